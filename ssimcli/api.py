@@ -1,0 +1,189 @@
+"""The public Python API; the CLI calls these same functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import PairError, UsageError
+from .io import LoadedImage, load_image, normalise, prepare_pair
+from .metrics import MetricResult, compute, resolve_backend
+from .metrics.backend import Backend
+from .options import CompareOptions
+
+
+@dataclass
+class PairResult:
+    """The outcome of comparing one pair: scores, the settings in force, maps if asked for."""
+
+    reference: str
+    candidate: str
+    width: int
+    height: int
+    channel_names: list[str]
+    metrics: MetricResult
+    options: CompareOptions
+    data_range: float
+    candidate_data_range: float
+    device: str
+    maps: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def scores(self) -> dict[str, float]:
+        return self.metrics.scores()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract: scores, per-channel values, files, size and every parameter."""
+        params = self.options.params
+        window = self.metrics.window
+        out: dict[str, Any] = {
+            "reference": self.reference,
+            "candidate": self.candidate,
+            **{k: _round(v) for k, v in self.scores().items()},
+            "per_channel": [
+                {"channel": name, **{k: _round(v[i]) for k, v in self.metrics.per_channel.items()}}
+                for i, name in enumerate(self.channel_names)
+            ],
+            "width": self.width,
+            "height": self.height,
+            "channels": len(self.channel_names),
+            "preset": self.options.preset,
+            "window": window.size,
+            "window_requested": window.requested_size,
+            "window_shrunk": window.shrunk,
+            "sigma": window.sigma,
+            "sigma_requested": params.sigma,
+            "window_kind": params.window_kind,
+            "k1": params.k1,
+            "k2": params.k2,
+            "alpha": params.alpha,
+            "data_range": self.data_range,
+            "candidate_data_range": self.candidate_data_range,
+            "color": self.options.color,
+            "transparency": self.options.transparency,
+            "padding": params.padding,
+            "mean_over": params.mean_over,
+            "clip": params.clip,
+            "sample_covariance": params.sample_covariance,
+            "precision": params.precision,
+            "device": self.device,
+            "version": __version__,
+        }
+        return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def compare_arrays(
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    options: CompareOptions | None = None,
+    *,
+    return_maps: bool = False,
+    backend: Backend | None = None,
+    names: tuple[str, str] = ("reference", "candidate"),
+) -> PairResult:
+    """Compare two arrays (integer dtypes by their maximum, floats in [0, data_range])."""
+    ref = normalise(np.asarray(reference), names[0], options.data_range if options else None)
+    cand = normalise(np.asarray(candidate), names[1], options.data_range if options else None)
+    return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend)
+
+
+def compare_files(
+    reference: str | Path,
+    candidate: str | Path,
+    options: CompareOptions | None = None,
+    *,
+    return_maps: bool = False,
+    backend: Backend | None = None,
+) -> PairResult:
+    """Read two image files and compare them; `InputError`/`PairError` name the bad file."""
+    options = options or CompareOptions()
+    ref, cand = load_pair(reference, candidate, options.data_range)
+    return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend)
+
+
+def load_pair(
+    reference: str | Path, candidate: str | Path, data_range: float | None = None
+) -> tuple[LoadedImage, LoadedImage]:
+    """Decode both files (concurrently: the codecs release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ref_future = pool.submit(load_image, reference, data_range)
+        cand_future = pool.submit(load_image, candidate, data_range)
+        ref = ref_future.result()
+        cand = cand_future.result()
+    return ref, cand
+
+
+def compare_loaded(
+    reference: LoadedImage,
+    candidate: LoadedImage,
+    options: CompareOptions | None = None,
+    *,
+    return_maps: bool = False,
+    backend: Backend | None = None,
+) -> PairResult:
+    options = options or CompareOptions()
+    x, y, channel_names = prepare_pair(
+        reference, candidate, options.color, options.transparency, options.background
+    )
+    backend = backend or resolve_backend(options.device)
+    try:
+        metrics = compute(
+            backend.asarray(x), backend.asarray(y), options.params,
+            ms_ssim=options.ms_ssim, return_maps=return_maps, backend=backend,
+        )
+    except ValueError as exc:
+        if options.ms_ssim and "MS-SSIM" in str(exc):
+            raise PairError(reference.path, candidate.path, str(exc)) from None
+        raise UsageError(str(exc)) from None
+    maps = None
+    if return_maps and metrics.maps is not None:
+        maps = {k: np.asarray(backend.to_numpy(v)) for k, v in metrics.maps.items()}
+        metrics.maps = None
+    return PairResult(
+        reference=reference.path,
+        candidate=candidate.path,
+        width=reference.width,
+        height=reference.height,
+        channel_names=channel_names,
+        metrics=metrics,
+        options=options,
+        data_range=reference.data_range,
+        candidate_data_range=candidate.data_range,
+        device=backend.name,
+        maps=maps,
+    )
+
+
+def compare(
+    reference: str | Path | np.ndarray,
+    candidate: str | Path | np.ndarray,
+    preset: str = "standard",
+    *,
+    return_maps: bool = False,
+    **settings: Any,
+) -> PairResult:
+    """Compare two images given as file paths or arrays.
+
+    ``settings`` are those of `CompareOptions.build`: ``window``, ``sigma``, ``k1``, ``k2``,
+    ``alpha``, ``padding``, ``precision``, ``data_range``, ``color``, ``transparency``,
+    ``background``, ``ms_ssim``, ``device``.
+
+    Examples
+    --------
+    >>> result = compare("ref.png", "out.png", ms_ssim=True)  # doctest: +SKIP
+    >>> result.metrics.ssim, result.metrics.ms_ssim  # doctest: +SKIP
+    """
+    options = CompareOptions.build(preset, **settings)
+    if isinstance(reference, np.ndarray) or isinstance(candidate, np.ndarray):
+        return compare_arrays(np.asarray(reference), np.asarray(candidate), options,
+                              return_maps=return_maps)
+    return compare_files(reference, candidate, options, return_maps=return_maps)

@@ -1,0 +1,53 @@
+"""The ``ssim-l1`` command. Subcommands load lazily so that ``--help`` and ``--version`` start
+without importing NumPy, SciPy or imageio."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+import click
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all scores within thresholds; 1 a threshold failed (an image regressed); "
+    "2 bad usage or bad input (missing, unreadable, mismatched files)."
+)
+
+COMMANDS = {
+    "compare": ("ssimcli.commands.compare", "compare", "Compare two images: SSIM, CS, L1, mix."),
+    "batch": ("ssimcli.commands.batch", "batch", "Score every pair of two directory trees."),
+    "check": ("ssimcli.commands.check", "check", "CI regression check of candidates against a baseline."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        return importlib.util.find_spec(COMMANDS[name][0]) is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=None, package_name="ssim-l1", prog_name="ssim-l1", message="%(prog)s %(version)s")
+def cli() -> None:
+    """How different are two images? SSIM, its CS term, Gaussian-weighted L1, their mix and
+    MS-SSIM, per pixel and as means, with tables, JSON, CSV and heatmaps."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="ssim-l1")

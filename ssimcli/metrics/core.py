@@ -1,0 +1,299 @@
+"""SSIM, CS, Gaussian-weighted L1 and their mix, per pixel and as means. Pure: no I/O.
+
+Every filtering is one separable window applied to a stack of five planes per channel,
+``x', y', x'^2 + y'^2, x'y', |x - y|`` with ``x' = x - L/2``: SSIM needs only the sum of the
+two second moments, and centring on half the data range keeps the float32 cancellation in
+``E[x'^2] - E[x']^2`` small on flat and saturated areas (variance is shift-invariant).
+The array module comes in as a `Backend`, so the same code runs on NumPy or CuPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, cpu_backend
+from .params import MS_SSIM_WEIGHTS, MetricParams, Window, effective_window, ms_ssim_min_size
+
+MAP_NAMES = ("ssim", "cs", "l1", "ssim_l1")
+_NUMPY_PAD_MODE = {"reflect": "symmetric", "zero": "constant", "replicate": "edge"}
+
+# A separable filter: (planes (..., H + 2r, W + 2r) padded, 1-D weights, backend) -> (..., H, W).
+SeparableFilter = Callable[[Any, np.ndarray, Backend], Any]
+
+
+@dataclass
+class MetricResult:
+    """Scores of one pair: overall means, per-channel means, and optionally the maps.
+
+    ``maps`` holds ``ssim``, ``cs``, ``l1``, ``ssim_l1`` as ``(H, W, C)`` arrays of the backend's
+    module when asked for. ``per_channel`` maps each score name to a list, one value per channel.
+    """
+
+    ssim: float
+    cs: float
+    l1: float
+    ssim_l1: float
+    per_channel: dict[str, list[float]]
+    window: Window
+    params: MetricParams
+    ms_ssim: float | None = None
+    ms_ssim_l1: float | None = None
+    maps: dict[str, Any] | None = field(default=None, repr=False)
+
+    def scores(self) -> dict[str, float]:
+        out = {"ssim": self.ssim, "cs": self.cs, "l1": self.l1, "ssim_l1": self.ssim_l1}
+        if self.ms_ssim is not None:
+            out["ms_ssim"] = self.ms_ssim
+            out["ms_ssim_l1"] = self.ms_ssim_l1
+        return out
+
+
+def reference_filter(planes: Any, weights: np.ndarray, backend: Backend) -> Any:
+    """Two ``correlate1d`` passes over pre-padded planes, each followed by dropping the halo.
+
+    SciPy accumulates each output in double precision, which makes this the accurate reference
+    the fast paths are tested against.
+    """
+    radius = len(weights) // 2
+    ndimage = backend.ndimage
+    w = backend.xp.asarray(weights, dtype=planes.dtype)
+    rows = ndimage.correlate1d(planes, w, axis=-2, mode="nearest")
+    if radius:
+        rows = rows[..., radius:-radius, :]
+    cols = ndimage.correlate1d(rows, w, axis=-1, mode="nearest")
+    if radius:
+        cols = cols[..., radius:-radius]
+    return cols
+
+
+def as_planes(image: Any, xp: Any, dtype: Any) -> Any:
+    """``(H, W)`` or ``(H, W, C)`` -> contiguous ``(C, H, W)`` of ``dtype``."""
+    array = xp.asarray(image, dtype=dtype)
+    if array.ndim == 2:
+        return array[None]
+    if array.ndim != 3:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {array.shape}")
+    return xp.ascontiguousarray(xp.moveaxis(array, -1, 0))
+
+
+def pad_planes(planes: Any, radius: int, padding: str, xp: Any) -> Any:
+    if radius == 0:
+        return planes
+    widths = [(0, 0)] * (planes.ndim - 2) + [(radius, radius), (radius, radius)]
+    return xp.pad(planes, widths, mode=_NUMPY_PAD_MODE[padding])
+
+
+def moment_planes(xpad: Any, ypad: Any, centre: float, xp: Any, with_l1: bool = True) -> Any:
+    """The stacked planes ``(P, C, H, W)`` to filter: centred x, y, sum of squares, product, |x-y|."""
+    count = 5 if with_l1 else 4
+    stack = xp.empty((count, *xpad.shape), dtype=xpad.dtype)
+    xc = xp.subtract(xpad, centre, out=stack[0])
+    yc = xp.subtract(ypad, centre, out=stack[1])
+    xp.multiply(xc, xc, out=stack[2])
+    stack[2] += yc * yc
+    xp.multiply(xc, yc, out=stack[3])
+    if with_l1:
+        xp.subtract(xpad, ypad, out=stack[4])
+        xp.abs(stack[4], out=stack[4])
+    return stack
+
+
+def maps_from_moments(
+    filtered: Any, params: MetricParams, window: Window, data_range: float, xp: Any
+) -> dict[str, Any]:
+    """SSIM, CS (and L1, mix when present) maps ``(C, H, W)`` from the filtered planes."""
+    centre = 0.5 * data_range
+    c1 = (params.k1 * data_range) ** 2
+    c2 = (params.k2 * data_range) ** 2
+    mx, my, squares, product = filtered[0], filtered[1], filtered[2], filtered[3]
+    var_sum = squares - mx * mx - my * my
+    covariance = product - mx * my
+    if params.sample_covariance and window.size > 1:
+        n = window.size * window.size
+        scale = n / (n - 1)
+        var_sum *= scale
+        covariance *= scale
+    cs = (2 * covariance + c2) / (var_sum + c2)
+    mu_x = mx + centre
+    mu_y = my + centre
+    ssim = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1) * cs
+    if params.clip:
+        xp.clip(ssim, 0, 1, out=ssim)
+        xp.clip(cs, 0, 1, out=cs)
+    maps = {"ssim": ssim, "cs": cs}
+    if filtered.shape[0] > 4:
+        l1 = filtered[4]
+        maps["l1"] = l1
+        maps["ssim_l1"] = params.alpha * (1 - ssim) + (1 - params.alpha) * l1
+    return maps
+
+
+def region_means(map_: Any, radius: int, xp: Any) -> list[float]:
+    """Per-channel float64 means of a ``(C, H, W)`` map over its averaging region."""
+    if radius:
+        map_ = map_[:, radius:-radius, radius:-radius]
+    means = xp.mean(map_, axis=(1, 2), dtype=xp.float64)
+    return [float(v) for v in means.tolist()]
+
+
+def channel_maps(
+    x: Any,
+    y: Any,
+    params: MetricParams,
+    window: Window,
+    data_range: float,
+    backend: Backend,
+    with_l1: bool = True,
+    separable_filter: SeparableFilter = reference_filter,
+) -> dict[str, Any]:
+    """Maps ``(C, H, W)`` of two ``(C, H, W)`` stacks on the backend."""
+    xp = backend.xp
+    xpad = pad_planes(x, window.radius, params.padding, xp)
+    ypad = pad_planes(y, window.radius, params.padding, xp)
+    stack = moment_planes(xpad, ypad, 0.5 * data_range, xp, with_l1)
+    del xpad, ypad
+    filtered = separable_filter(stack, window.weights, backend)
+    del stack
+    return maps_from_moments(filtered, params, window, data_range, xp)
+
+
+def compute(
+    x: Any,
+    y: Any,
+    params: MetricParams | None = None,
+    *,
+    data_range: float = 1.0,
+    ms_ssim: bool = False,
+    return_maps: bool = False,
+    backend: Backend | None = None,
+    separable_filter: SeparableFilter = reference_filter,
+) -> MetricResult:
+    """SSIM, CS, Gaussian-weighted L1 and the mix of two images (MS-SSIM too, if asked).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Reference and candidate, ``(H, W)`` or ``(H, W, C)``, values in ``[0, data_range]``.
+    params : MetricParams
+        Window, constants, padding, averaging region, precision (`params_for` builds presets).
+    data_range : float
+        L in ``C1 = (K1 L)^2`` and ``C2 = (K2 L)^2``; 1 for normalised images.
+    ms_ssim : bool
+        Also compute MS-SSIM (Wang, Simoncelli & Bovik 2003, as TensorFlow's ``ssim_multiscale``)
+        and its L1 mix.
+    return_maps : bool
+        Keep the per-pixel maps (``(H, W, C)``) in the result.
+    backend : Backend
+        Array module and ndimage; NumPy + SciPy by default.
+
+    Returns
+    -------
+    MetricResult
+        Each score is the mean of its map over the averaging region, then over channels.
+    """
+    params = params or MetricParams()
+    backend = backend or cpu_backend()
+    xp = backend.xp
+    xs = as_planes(x, xp, params.dtype)
+    ys = as_planes(y, xp, params.dtype)
+    if xs.shape != ys.shape:
+        raise ValueError(f"images differ in shape: {xs.shape[1:]} x {xs.shape[0]} channels vs "
+                         f"{ys.shape[1:]} x {ys.shape[0]} channels")
+    _, height, width = xs.shape
+    window = effective_window(params, height, width)
+    maps = channel_maps(xs, ys, params, window, data_range, backend, True, separable_filter)
+    radius = window.radius if params.mean_over == "valid" else 0
+    per_channel = {name: region_means(maps[name], radius, xp) for name in MAP_NAMES}
+    scores = {name: float(np.mean(values)) for name, values in per_channel.items()}
+    result = MetricResult(
+        **scores, per_channel=per_channel, window=window, params=params
+    )
+    if ms_ssim:
+        values = _ms_ssim_per_channel(
+            xs, ys, params, data_range, backend, separable_filter,
+            first_scale=(per_channel["ssim"], per_channel["cs"]),
+        )
+        per_channel["ms_ssim"] = values
+        per_channel["ms_ssim_l1"] = [
+            params.alpha * (1 - m) + (1 - params.alpha) * l for m, l in zip(values, per_channel["l1"])
+        ]
+        result.ms_ssim = float(np.mean(values))
+        result.ms_ssim_l1 = float(np.mean(per_channel["ms_ssim_l1"]))
+    if return_maps:
+        result.maps = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
+    return result
+
+
+def downsample2(planes: Any, xp: Any) -> Any:
+    """2x2 average of ``(C, H, W)``; an odd side first repeats its last row or column."""
+    _, height, width = planes.shape
+    if height % 2 or width % 2:
+        planes = xp.pad(planes, [(0, 0), (0, height % 2), (0, width % 2)], mode="edge")
+    c, h, w = planes.shape
+    blocks = planes.reshape(c, h // 2, 2, w // 2, 2)
+    return blocks.mean(axis=(2, 4), dtype=planes.dtype)
+
+
+def _ms_ssim_per_channel(
+    xs: Any,
+    ys: Any,
+    params: MetricParams,
+    data_range: float,
+    backend: Backend,
+    separable_filter: SeparableFilter,
+    first_scale: tuple[list[float], list[float]] | None = None,
+) -> list[float]:
+    xp = backend.xp
+    _, height, width = xs.shape
+    minimum = ms_ssim_min_size(params)
+    if min(height, width) < minimum:
+        raise ValueError(
+            f"MS-SSIM needs images of at least {minimum}x{minimum} pixels for a {params.window}-pixel "
+            f"window at {len(MS_SSIM_WEIGHTS)} scales; got {width}x{height}"
+        )
+    cs_means: list[list[float]] = []
+    ssim_means: list[float] = []
+    last = len(MS_SSIM_WEIGHTS) - 1
+    for scale in range(len(MS_SSIM_WEIGHTS)):
+        if scale == 0 and first_scale is not None:
+            ssim_means, cs_scale = first_scale
+        else:
+            if scale > 0:
+                xs, ys = downsample2(xs, xp), downsample2(ys, xp)
+            window = effective_window(params, xs.shape[1], xs.shape[2])
+            maps = channel_maps(xs, ys, params, window, data_range, backend, False, separable_filter)
+            radius = window.radius if params.mean_over == "valid" else 0
+            cs_scale = region_means(maps["cs"], radius, xp)
+            if scale == last:
+                ssim_means = region_means(maps["ssim"], radius, xp)
+        if scale < last:
+            cs_means.append(cs_scale)
+    channels = len(ssim_means)
+    values = []
+    for c in range(channels):
+        value = 1.0
+        for scale in range(last):
+            value *= max(cs_means[scale][c], 0.0) ** MS_SSIM_WEIGHTS[scale]
+        value *= max(ssim_means[c], 0.0) ** MS_SSIM_WEIGHTS[last]
+        values.append(value)
+    return values
+
+
+def ms_ssim(
+    x: Any,
+    y: Any,
+    params: MetricParams | None = None,
+    *,
+    data_range: float = 1.0,
+    backend: Backend | None = None,
+) -> float:
+    """MS-SSIM alone, averaged over channels (TensorFlow ``ssim_multiscale`` semantics)."""
+    params = params or MetricParams()
+    backend = backend or cpu_backend()
+    xs = as_planes(x, backend.xp, params.dtype)
+    ys = as_planes(y, backend.xp, params.dtype)
+    return float(np.mean(_ms_ssim_per_channel(xs, ys, params, data_range, backend, reference_filter)))

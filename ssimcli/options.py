@@ -1,0 +1,119 @@
+"""The one frozen options object for comparing a pair, built once at the edge (CLI or API)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .io import COLOR_MODES, TRANSPARENCY_MODES, parse_background
+from .metrics.backend import DEVICES
+from .metrics.params import MetricParams, params_for
+
+THRESHOLD_KEYS = {
+    # option name -> (score key, direction)
+    "min_ssim": ("ssim", "min"),
+    "min_cs": ("cs", "min"),
+    "max_l1": ("l1", "max"),
+    "max_ssim_l1": ("ssim_l1", "max"),
+    "min_ms_ssim": ("ms_ssim", "min"),
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits on the mean scores; a limit is inclusive (a score equal to it passes)."""
+
+    min_ssim: float | None = None
+    min_cs: float | None = None
+    max_l1: float | None = None
+    max_ssim_l1: float | None = None
+    min_ms_ssim: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in THRESHOLD_KEYS:
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise UsageError(f"--{name.replace('_', '-')} must be a finite number")
+
+    def active(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in THRESHOLD_KEYS if getattr(self, name) is not None}
+
+    def evaluate(self, scores: dict[str, float | None]) -> list[dict[str, Any]]:
+        """One entry per active limit: metric, value, limit, kind, margin (>= 0 passes), passed."""
+        checks = []
+        for name, limit in self.active().items():
+            key, kind = THRESHOLD_KEYS[name]
+            value = scores.get(key)
+            if value is None:
+                checks.append({"metric": key, "kind": kind, "limit": limit, "value": None,
+                               "margin": None, "passed": False})
+                continue
+            margin = value - limit if kind == "min" else limit - value
+            checks.append({"metric": key, "kind": kind, "limit": limit, "value": value,
+                           "margin": margin, "passed": margin >= 0})
+        return checks
+
+    @property
+    def needs_ms_ssim(self) -> bool:
+        return self.min_ms_ssim is not None
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Everything that decides the numbers of one comparison."""
+
+    preset: str = "standard"
+    params: MetricParams = field(default_factory=MetricParams)
+    data_range: float | None = None
+    color: str = "rgb"
+    transparency: str = "composite"
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    ms_ssim: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.color not in COLOR_MODES:
+            raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}; got {self.color!r}")
+        if self.transparency not in TRANSPARENCY_MODES:
+            raise UsageError(
+                f"--transparency must be one of {', '.join(TRANSPARENCY_MODES)}; "
+                f"got {self.transparency!r}"
+            )
+        if self.device not in DEVICES:
+            raise UsageError(f"--device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        if self.data_range is not None and not (
+            math.isfinite(self.data_range) and self.data_range > 0
+        ):
+            raise UsageError(f"--data-range must be a positive number, got {self.data_range}")
+
+    @classmethod
+    def build(
+        cls,
+        preset: str = "standard",
+        *,
+        window: int | None = None,
+        sigma: float | None = None,
+        k1: float | None = None,
+        k2: float | None = None,
+        alpha: float | None = None,
+        padding: str | None = None,
+        precision: str | None = None,
+        data_range: float | None = None,
+        color: str = "rgb",
+        transparency: str = "composite",
+        background: str | tuple[float, ...] | None = None,
+        ms_ssim: bool = False,
+        device: str = "cpu",
+    ) -> CompareOptions:
+        """A preset with any parameter overridden; ``None`` keeps the preset's value."""
+        params = params_for(
+            preset, window=window, sigma=sigma, k1=k1, k2=k2, alpha=alpha, padding=padding,
+            precision=precision,
+        )
+        return cls(
+            preset=preset, params=params, data_range=data_range, color=color,
+            transparency=transparency, background=parse_background(background),
+            ms_ssim=ms_ssim, device=device,
+        )

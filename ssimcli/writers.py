@@ -1,0 +1,199 @@
+"""Output writers: JSON, CSV, Rich tables, raw maps and heatmaps. Never write over an input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import OutputError
+
+METRIC_COLUMNS = ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1")
+METRIC_LABELS = {
+    "ssim": "SSIM", "cs": "CS", "l1": "L1 (Gauss)", "ssim_l1": "SSIM-L1",
+    "ms_ssim": "MS-SSIM", "ms_ssim_l1": "MS-SSIM-L1",
+}
+
+
+def guard_not_input(path: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse to write ``path`` when it is (or resolves to) one of the inputs."""
+    target = Path(path)
+    for source in inputs:
+        source = Path(source)
+        try:
+            same = target.exists() and os.path.samefile(target, source)
+        except OSError:
+            same = False
+        if same or target.resolve() == source.resolve():
+            raise OutputError(path, "refusing to write over an input file")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write through a temporary file in the same folder and rename: no half-written outputs."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_json(payload: Any) -> str:
+    return json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def present_metrics(rows: Iterable[dict[str, Any]]) -> list[str]:
+    rows = list(rows)
+    return [m for m in METRIC_COLUMNS if any(row.get(m) is not None for row in rows)]
+
+
+def pair_csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Flatten one pair's dict (as `PairResult.to_dict`) into CSV columns."""
+    row = {k: v for k, v in record.items() if not isinstance(v, (list, dict))}
+    for channel in record.get("per_channel", []):
+        for key, value in channel.items():
+            if key != "channel":
+                row[f"{key}_{channel['channel']}"] = value
+    return row
+
+
+def to_csv(rows: list[dict[str, Any]], leading: tuple[str, ...]) -> str:
+    columns: list[str] = [c for c in leading]
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    if value is None:
+        return ""
+    return value
+
+
+def format_score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6f}"
+
+
+def compare_table(record: dict[str, Any], checks: list[dict[str, Any]]) -> Any:
+    """A Rich renderable: per-channel and overall scores, the parameters, threshold checks."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    metrics = present_metrics([record])
+    table = Table(
+        title=f"{record['reference']}  vs  {record['candidate']}",
+        title_justify="left",
+    )
+    table.add_column("channel")
+    for metric in metrics:
+        table.add_column(METRIC_LABELS[metric], justify="right")
+    per_channel = record.get("per_channel", [])
+    if len(per_channel) > 1:
+        for channel in per_channel:
+            table.add_row(channel["channel"], *(format_score(channel.get(m)) for m in metrics))
+        table.add_section()
+    table.add_row(Text("overall", style="bold"),
+                  *(Text(format_score(record.get(m)), style="bold") for m in metrics))
+    parts: list[Any] = [table, Text(parameter_line(record), style="dim")]
+    if checks:
+        parts.append(checks_text(checks))
+    return Group(*parts)
+
+
+def checks_text(checks: list[dict[str, Any]]) -> Any:
+    from rich.text import Text
+
+    text = Text()
+    for check in checks:
+        sign = ">=" if check["kind"] == "min" else "<="
+        mark, style = ("PASS", "green") if check["passed"] else ("FAIL", "bold red")
+        value = "n/a" if check["value"] is None else f"{check['value']:.6f}"
+        margin = "" if check["margin"] is None else f"  (margin {check['margin']:+.6f})"
+        text.append(f"{mark}", style=style)
+        text.append(f"  {check['metric']} {value} {sign} {check['limit']:g}{margin}\n")
+    return text
+
+
+def parameter_line(record: dict[str, Any]) -> str:
+    window = f"window {record['window']}"
+    if record.get("window_kind") == "uniform":
+        window += " uniform"
+    else:
+        window += f" gaussian sigma {record['sigma']:g}"
+    if record.get("window_shrunk"):
+        window += f" (shrunk from {record['window_requested']}: image smaller than the window)"
+    return (
+        f"{record['width']}x{record['height']}  preset {record['preset']} | {window} | "
+        f"K1 {record['k1']:g} K2 {record['k2']:g} | alpha {record['alpha']:g} | "
+        f"padding {record['padding']}, mean over {record['mean_over']}"
+        f"{', clipped' if record.get('clip') else ''} | data range {record['data_range']:g} | "
+        f"{record['color']} | {record['precision']} on {record['device']} | "
+        f"ssim-l1 {record['version']}"
+    )
+
+
+def render_to_text(renderable: Any, width: int = 120) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, no_color=True, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def write_maps(
+    maps: dict[str, np.ndarray], directory: str | Path, inputs: Iterable[str | Path] = ()
+) -> list[Path]:
+    """``<name>.npy`` (raw float32, H x W or H x W x C) and ``<name>.png`` (heatmap) per map."""
+    from PIL import Image
+
+    from .heatmap import render_heatmap
+
+    directory = Path(directory)
+    inputs = list(inputs)
+    written = []
+    for name, map_ in maps.items():
+        raw = np.ascontiguousarray(map_[:, :, 0] if map_.shape[-1] == 1 else map_, np.float32)
+        npy_path = directory / f"{name}.npy"
+        png_path = directory / f"{name}.png"
+        for path in (npy_path, png_path):
+            guard_not_input(path, inputs)
+        buffer = io.BytesIO()
+        np.save(buffer, raw, allow_pickle=False)
+        atomic_write_bytes(npy_path, buffer.getvalue())
+        picture = io.BytesIO()
+        Image.fromarray(render_heatmap(raw, name)).save(picture, format="PNG")
+        atomic_write_bytes(png_path, picture.getvalue())
+        written += [npy_path, png_path]
+    return written

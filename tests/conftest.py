@@ -1,0 +1,65 @@
+"""Shared fixtures: run the installed CLI as a user would, and make real image files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_images"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:  # shown when an assertion about the run fails
+        return f"exit {self.returncode}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+def _cli_command() -> list[str]:
+    exe = shutil.which("ssim-l1", path=str(Path(sys.executable).parent) + os.pathsep
+                       + os.environ.get("PATH", ""))
+    return [exe] if exe else [sys.executable, "-m", "ssimcli"]
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``ssim-l1 ARGS`` in a subprocess; stdout and stderr kept apart."""
+
+    def run(*args: object, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 300) -> CliResult:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run(
+            [*_cli_command(), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+            env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+def photo_like(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A deterministic smooth-plus-texture float image in [0, 1] (H, W, C) or (H, W)."""
+    rng = np.random.default_rng(seed)
+    from scipy.ndimage import gaussian_filter
+
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    base = gaussian_filter(rng.random(shape), sigma=(6, 6, 0)[: len(shape)])
+    base = (base - base.min()) / max(base.max() - base.min(), 1e-9)
+    texture = gaussian_filter(rng.random(shape), sigma=(1, 1, 0)[: len(shape)]) - 0.5
+    return np.clip(0.8 * base + 0.3 * texture + 0.1, 0, 1)
+
+
+@pytest.fixture
+def photo():
+    return photo_like

@@ -1,0 +1,258 @@
+"""Pairing two directory trees file by file, by relative path.
+
+Used by ``ssim-l1 batch`` and ``ssim-l1 check``. Pure file-system logic: no image is opened here.
+
+Rules
+-----
+* Both trees are walked recursively. Only image files count (extensions in `IMAGE_EXTENSIONS`,
+  case-insensitive); hidden files and hidden folders (names starting with ``.``) are skipped, so
+  editor back-ups and half-written ``.name.tmp`` files never become pairs.
+* A pair's ``name`` is the reference file's path relative to the reference directory, with ``/``
+  separators on every platform (``nested/a.png``).
+* The candidate of ``nested/a.png`` is ``nested/a{suffix}{ext}`` in the candidate tree, where
+  ``ext`` is ``candidate_ext`` when given, else the reference's own extension; when that file does
+  not exist and ``candidate_ext`` was not given, a single candidate with the same stem and another
+  image extension (``nested/a.jpg``) is accepted, so a folder of PNG ground truth pairs with a
+  folder of JPEG outputs without options.
+* ``glob`` (shell pattern, ``*`` also matches ``/``) selects reference files by relative path or by
+  file name; candidates that no reference claims are reported as ``extra`` only when their path,
+  with the suffix removed, matches it too.
+* ``missing``: reference files with no candidate. ``extra``: candidate image files no reference
+  claimed (relative to the candidate directory, as they are on disk).
+* When one directory lies inside the other, the inner one is not walked as part of the outer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import InputError, UsageError
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy",
+)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One reference file and its candidate.
+
+    Attributes
+    ----------
+    name : str
+        The reference's path relative to the reference directory, ``/``-separated.
+    reference, candidate : pathlib.Path
+        The two files (as found under the directories given, not resolved).
+    """
+
+    name: str
+    reference: Path
+    candidate: Path
+
+
+@dataclass
+class Pairing:
+    """The outcome of pairing two trees, every list sorted by relative path.
+
+    Attributes
+    ----------
+    pairs : list of Pair
+        Matched files.
+    missing : list of str
+        Reference files (relative paths) that have no candidate.
+    extra : list of str
+        Candidate files (relative to the candidate directory) that no reference claimed.
+    """
+
+    pairs: list[Pair] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every file on either side found its partner."""
+        return not self.missing and not self.extra
+
+
+def normalise_extension(ext: str | None) -> str | None:
+    """``"jpg"``, ``".JPG"`` -> ``".jpg"``; ``None`` or ``""`` stays ``None``.
+
+    Raises
+    ------
+    UsageError
+        If the extension is not one of `IMAGE_EXTENSIONS`.
+    """
+    if not ext:
+        return None
+    ext = "." + ext.lower().lstrip(".")
+    if ext not in IMAGE_EXTENSIONS:
+        known = ", ".join(e[1:] for e in IMAGE_EXTENSIONS)
+        raise UsageError(f"--candidate-ext must be an image extension ({known}); got {ext[1:]!r}")
+    return ext
+
+
+def is_image_file(name: str) -> bool:
+    """True when the file name has one of the recognised image extensions (any case)."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def list_images(directory: str | Path, *, skip: Path | None = None) -> list[str]:
+    """Relative ``/``-separated paths of the image files under ``directory``, sorted.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The tree to walk.
+    skip : Path, optional
+        A resolved directory not to descend into (the other tree, when nested in this one).
+    """
+    root = Path(directory)
+    found: list[str] = []
+    for folder, dirnames, filenames in os.walk(root):
+        here = Path(folder)
+        # Pruning in place is how os.walk is told not to descend.
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and (skip is None or (here / d).resolve() != skip)
+        )
+        for filename in filenames:
+            if filename.startswith(".") or not is_image_file(filename):
+                continue
+            found.append((here / filename).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def _matches(pattern: str | None, relpath: str) -> bool:
+    if not pattern:
+        return True
+    return fnmatch.fnmatchcase(relpath, pattern) or fnmatch.fnmatchcase(
+        PurePosixPath(relpath).name, pattern
+    )
+
+
+def _split(relpath: str) -> tuple[str, str]:
+    """``nested/a.PNG`` -> (``nested/a``, ``.png``)."""
+    stem, ext = os.path.splitext(relpath)
+    return stem, ext.lower()
+
+
+def _check_directory(path: str | Path, role: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, f"no such {role} directory")
+    if not path.is_dir():
+        raise InputError(path, f"{role} must be a directory")
+    return path
+
+
+def pair_directories(
+    reference_dir: str | Path,
+    candidate_dir: str | Path,
+    *,
+    glob: str | None = None,
+    suffix: str = "",
+    candidate_ext: str | None = None,
+) -> Pairing:
+    """Pair every image under ``reference_dir`` with its counterpart under ``candidate_dir``.
+
+    Parameters
+    ----------
+    reference_dir, candidate_dir : str or Path
+        The two trees (ground truth, outputs).
+    glob : str, optional
+        Shell pattern selecting reference files by relative path or by file name
+        (``"*.png"``, ``"nested/*"``); ``*`` also matches ``/``.
+    suffix : str
+        Added to the reference's stem to name the candidate: ``"_SR"`` pairs ``a.png`` with
+        ``a_SR.png``.
+    candidate_ext : str, optional
+        Extension of every candidate (``"jpg"`` or ``".jpg"``); by default the reference's own,
+        or the single candidate with the same stem and another image extension.
+
+    Returns
+    -------
+    Pairing
+        ``pairs``, ``missing`` and ``extra``, each sorted.
+
+    Raises
+    ------
+    InputError
+        If either directory does not exist or is not a directory.
+    UsageError
+        If ``candidate_ext`` is not an image extension or ``suffix`` contains a path separator.
+
+    Examples
+    --------
+    >>> pairing = pair_directories("gt", "out", suffix="_SR")  # doctest: +SKIP
+    >>> [(p.name, p.candidate.name) for p in pairing.pairs]  # doctest: +SKIP
+    [('a.png', 'a_SR.png')]
+    """
+    ref_root = _check_directory(reference_dir, "reference")
+    cand_root = _check_directory(candidate_dir, "candidate")
+    if "/" in suffix or os.sep in suffix:
+        raise UsageError(f"--suffix must not contain a path separator; got {suffix!r}")
+    wanted_ext = normalise_extension(candidate_ext)
+    ref_resolved, cand_resolved = ref_root.resolve(), cand_root.resolve()
+    references = [r for r in list_images(ref_root, skip=cand_resolved) if _matches(glob, r)]
+    candidates = list_images(cand_root, skip=ref_resolved)
+
+    # (stem, ext) -> candidate relative path; stem is the reference-side stem (suffix removed),
+    # so a lookup costs one dict access however many files there are.
+    by_key: dict[tuple[str, str], str] = {}
+    by_stem: dict[str, list[str]] = {}
+    for cand in candidates:
+        stem, ext = _split(cand)
+        if suffix:
+            if not stem.endswith(suffix):
+                continue
+            stem = stem[: -len(suffix)]
+        by_key.setdefault((stem, ext), cand)
+        by_stem.setdefault(stem, []).append(cand)
+
+    claimed: set[str] = set()
+    chosen: dict[str, str] = {}
+    # First pass: exact names, so that a fallback never steals another reference's exact match.
+    for ref in references:
+        stem, ext = _split(ref)
+        cand = by_key.get((stem, wanted_ext or ext))
+        if cand is not None and cand not in claimed:
+            chosen[ref] = cand
+            claimed.add(cand)
+    if wanted_ext is None:
+        for ref in references:
+            if ref in chosen:
+                continue
+            options = [c for c in by_stem.get(_split(ref)[0], []) if c not in claimed]
+            if len(options) == 1:
+                chosen[ref] = options[0]
+                claimed.add(options[0])
+
+    pairing = Pairing()
+    for ref in references:
+        if ref in chosen:
+            pairing.pairs.append(Pair(ref, ref_root / ref, cand_root / chosen[ref]))
+        else:
+            pairing.missing.append(ref)
+    for cand in candidates:
+        if cand in claimed:
+            continue
+        if glob and not any(_matches(glob, c) for c in _reference_names(cand, suffix, wanted_ext)):
+            continue
+        pairing.extra.append(cand)
+    return pairing
+
+
+def _reference_names(cand: str, suffix: str, wanted_ext: str | None) -> Iterator[str]:
+    """The reference names a candidate could stand for (for filtering ``extra`` by the glob)."""
+    stem, ext = os.path.splitext(cand)
+    if suffix and stem.endswith(suffix):
+        stem = stem[: -len(suffix)]
+    yield stem + ext
+    # The reference may have another extension than the candidate (a .png ground truth for a
+    # .jpg output): a glob like "*.png" should still cover that output.
+    for other in IMAGE_EXTENSIONS:
+        yield stem + other

@@ -1,0 +1,100 @@
+"""Pairing of directory trees: pure file-system rules, checked on real (empty) files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssimcli.errors import InputError, UsageError
+from ssimcli.pairing import pair_directories
+
+
+def touch(root: Path, *names: str) -> None:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+
+
+@pytest.fixture
+def trees(tmp_path: Path) -> tuple[Path, Path]:
+    ref, cand = tmp_path / "ref", tmp_path / "cand"
+    touch(ref, "a.png", "b.png", "nested/deep/c.png", "only_ref.png", "notes.txt", ".hidden.png",
+          ".git/x.png")
+    touch(cand, "a.png", "b.png", "nested/deep/c.png", "only_cand.png", "readme.md")
+    return ref, cand
+
+
+def test_pairs_by_relative_path_recursively(trees: tuple[Path, Path]) -> None:
+    ref, cand = trees
+    pairing = pair_directories(ref, cand)
+    assert [p.name for p in pairing.pairs] == ["a.png", "b.png", "nested/deep/c.png"]
+    nested = pairing.pairs[2]
+    assert nested.reference == ref / "nested" / "deep" / "c.png"
+    assert nested.candidate == cand / "nested" / "deep" / "c.png"
+    # Non-images and hidden files are not files to score, so not reported either.
+    assert pairing.missing == ["only_ref.png"]
+    assert pairing.extra == ["only_cand.png"]
+    assert not pairing.complete
+
+
+def test_suffix_and_candidate_extension(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "gt", tmp_path / "sr"
+    touch(ref, "a.png", "sub/b.png")
+    touch(cand, "a_SR.jpg", "sub/b_SR.jpg", "sub/b.jpg")
+    pairing = pair_directories(ref, cand, suffix="_SR", candidate_ext="JPG")
+    assert [(p.name, p.candidate.name) for p in pairing.pairs] == [
+        ("a.png", "a_SR.jpg"), ("sub/b.png", "b_SR.jpg")]
+    assert pairing.missing == []
+    assert pairing.extra == ["sub/b.jpg"]
+
+
+def test_other_extension_found_without_options_when_unambiguous(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "r", tmp_path / "c"
+    touch(ref, "a.png", "b.png", "b.tif")
+    touch(cand, "a.jpg", "b.tif", "b.webp")
+    pairing = pair_directories(ref, cand)
+    got = {p.name: p.candidate.name for p in pairing.pairs}
+    # b.tif takes its exact match first; b.png then has one candidate left (b.webp).
+    assert got == {"a.png": "a.jpg", "b.tif": "b.tif", "b.png": "b.webp"}
+    assert pairing.extra == []
+
+
+def test_ambiguous_other_extension_is_missing(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "r", tmp_path / "c"
+    touch(ref, "a.png")
+    touch(cand, "a.jpg", "a.webp")
+    pairing = pair_directories(ref, cand)
+    assert pairing.pairs == []
+    assert pairing.missing == ["a.png"]
+    assert pairing.extra == ["a.jpg", "a.webp"]
+
+
+def test_glob_selects_both_sides(trees: tuple[Path, Path]) -> None:
+    ref, cand = trees
+    pairing = pair_directories(ref, cand, glob="nested/*")
+    assert [p.name for p in pairing.pairs] == ["nested/deep/c.png"]
+    assert pairing.missing == [] and pairing.extra == []
+    by_name = pair_directories(ref, cand, glob="only_*")
+    assert by_name.missing == ["only_ref.png"] and by_name.extra == ["only_cand.png"]
+
+
+def test_nested_candidate_directory_is_not_a_reference(tmp_path: Path) -> None:
+    ref = tmp_path / "r"
+    touch(ref, "a.png", "out/a.png")
+    pairing = pair_directories(ref, ref / "out")
+    assert [p.name for p in pairing.pairs] == ["a.png"]
+    assert pairing.missing == [] and pairing.extra == []
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    touch(tmp_path, "file.png")
+    with pytest.raises(InputError, match="no such reference directory"):
+        pair_directories(tmp_path / "nope", tmp_path)
+    with pytest.raises(InputError, match="must be a directory"):
+        pair_directories(tmp_path, tmp_path / "file.png")
+    with pytest.raises(UsageError, match="--candidate-ext"):
+        pair_directories(tmp_path, tmp_path, candidate_ext="txt")
+    with pytest.raises(UsageError, match="--suffix"):
+        pair_directories(tmp_path, tmp_path, suffix="a/b")

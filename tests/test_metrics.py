@@ -115,10 +115,9 @@ def test_gaussian_l1_of_a_constant_difference_is_that_difference():
 def test_identity_gives_ssim_one_and_l1_zero(preset):
     image = photo_like(45, 38, 3, seed=2)
     result = compute(image, image, params_for(preset), ms_ssim=False, return_maps=True)
-    assert result.ssim == pytest.approx(1.0, abs=1e-6)
-    assert result.cs == pytest.approx(1.0, abs=1e-6)
-    assert result.l1 == 0.0
-    assert result.ssim_l1 == pytest.approx(0.0, abs=1e-6)
+    # Exact, not approximate: the engine is written so that identity survives rounding.
+    assert (result.ssim, result.cs, result.l1, result.ssim_l1) == (1.0, 1.0, 0.0, 0.0)
+    assert (result.maps["ssim"] == 1).all() and (result.maps["l1"] == 0).all()
 
 
 @pytest.mark.parametrize("preset", ["standard", "seed", "matlab", "skimage-default"])
@@ -127,7 +126,7 @@ def test_symmetry_and_bounds(preset):
     forward = compute(ref, cand, params_for(preset), return_maps=True)
     backward = compute(cand, ref, params_for(preset), return_maps=True)
     for name in ("ssim", "cs", "l1", "ssim_l1"):
-        assert getattr(forward, name) == pytest.approx(getattr(backward, name), abs=1e-6)
+        assert getattr(forward, name) == getattr(backward, name)  # bit-for-bit symmetric
     assert -1 <= forward.maps["ssim"].min() and forward.maps["ssim"].max() <= 1 + 1e-6
     assert forward.maps["l1"].min() >= 0
     assert 0 < forward.ssim < 1

@@ -110,8 +110,12 @@ def maps_from_moments(
     c1 = (params.k1 * data_range) ** 2
     c2 = (params.k2 * data_range) ** 2
     mx, my, squares, product = filtered[0], filtered[1], filtered[2], filtered[3]
-    var_sum = squares - mx * mx - my * my
-    covariance = product - mx * my
+    # mx^2 + my^2 written as 2*mx*my + (mx - my)^2 so that identical images give exactly
+    # var_sum == 2 * covariance (CS and SSIM exactly 1) and swapping x, y changes no bit.
+    mean_product = mx * my
+    difference = mx - my
+    var_sum = squares - 2 * mean_product - difference * difference
+    covariance = product - mean_product
     if params.sample_covariance and window.size > 1:
         n = window.size * window.size
         scale = n / (n - 1)
@@ -120,7 +124,9 @@ def maps_from_moments(
     cs = (2 * covariance + c2) / (var_sum + c2)
     mu_x = mx + centre
     mu_y = my + centre
-    ssim = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1) * cs
+    mu_product = mu_x * mu_y
+    mu_difference = mu_x - mu_y
+    ssim = (2 * mu_product + c1) / (2 * mu_product + mu_difference * mu_difference + c1) * cs
     if params.clip:
         xp.clip(ssim, 0, 1, out=ssim)
         xp.clip(cs, 0, 1, out=cs)

@@ -32,8 +32,14 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
     """
     from ..api import compare_files
     from ..writers import (
-        atomic_write_text, compare_table, guard_not_input, pair_csv_row, render_to_text,
-        to_csv, to_json, write_maps,
+        atomic_write_text,
+        compare_table,
+        guard_not_input,
+        pair_csv_row,
+        render_to_text,
+        to_csv,
+        to_json,
+        write_maps,
     )
 
     options, thresholds = build_options(kwargs)

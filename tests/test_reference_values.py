@@ -8,8 +8,9 @@ Produced once by TensorFlow 2.21.0 (tensorflow-cpu from PyPI, outside this proje
     tf.image.ssim_multiscale(x[None], y[None], max_val=1.0)  # MS-SSIM, five scales
 
 TensorFlow converts to float32 and averages over the 'VALID' region, which is our `standard`
-preset. Tolerances: 2e-5 for SSIM (contract), 1e-4 for MS-SSIM (issue 2), both far above
-TensorFlow's own float32 rounding (~1e-6).
+preset. Tolerance 1e-4 for both: TensorFlow's float32 ``E[x^2] - mu^2`` is itself off by up to
+4e-5 on the noisy camera pair (scikit-image in float64 gives 0.6133937, we give 0.6133938,
+TensorFlow 0.6133578); the tight float64 checks against scikit-image are in test_metrics.py.
 """
 
 from __future__ import annotations
@@ -33,5 +34,5 @@ def test_sample_images_against_tensorflow(run_cli, reference, candidate, tf_ssim
                      "--format", "json")
     assert result.returncode == 0, result
     out = json.loads(result.stdout)
-    assert out["ssim"] == pytest.approx(tf_ssim, abs=2e-5)
+    assert out["ssim"] == pytest.approx(tf_ssim, abs=1e-4)
     assert out["ms_ssim"] == pytest.approx(tf_ms_ssim, abs=1e-4)

@@ -11,7 +11,7 @@ import numpy as np
 SCALES: dict[str, tuple[float, float]] = {
     "ssim": (0.0, 1.0),
     "cs": (0.0, 1.0),
-    "l1": (0.0, 0.25),
+    "l1": (0.0, 0.2),
     "ssim_l1": (0.0, 1.0),
 }
 TITLES = {"ssim": "SSIM", "cs": "CS", "l1": "Gaussian L1", "ssim_l1": "SSIM-L1 mix"}
@@ -45,21 +45,22 @@ def render_heatmap(
     height, width = body.shape[:2]
     bar_height = max(height, 120)
     font = ImageFont.load_default(size=max(10, min(bar_height // 12, 18)))
-    label_width = 9 * max(len(f"{low:g}"), len(f"{high:g}"), 4) + 16
+    fractions = (0.0, 0.25, 0.5, 0.75, 1.0)
+    labels = [f"{low + f * (high - low):g}" for f in fractions]
+    label_width = int(max(font.getlength(label) for label in labels)) + 16
     bar_width = 18
     canvas_w = width + 12 + bar_width + 6 + label_width
-    canvas = Image.new("RGB", (canvas_w, bar_height + 28), (255, 255, 255))
+    canvas = Image.new("RGB", (canvas_w, bar_height + 28 + 10), (255, 255, 255))
     canvas.paste(Image.fromarray(body), (0, 28))
     gradient = np.linspace(high, low, bar_height - 2)[:, None].repeat(bar_width, axis=1)
     bar_x = width + 12
     canvas.paste(Image.fromarray(colourise(gradient, low, high)), (bar_x, 29))
     draw = ImageDraw.Draw(canvas)
     draw.rectangle([bar_x - 1, 28, bar_x + bar_width, 28 + bar_height - 1], outline=(0, 0, 0))
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
+    for fraction, label in zip(fractions, labels):
         y = 28 + round((1 - fraction) * (bar_height - 1))
-        value = low + fraction * (high - low)
         draw.line([bar_x + bar_width, y, bar_x + bar_width + 4, y], fill=(0, 0, 0))
-        draw.text((bar_x + bar_width + 7, y), f"{value:g}", fill=(0, 0, 0), font=font, anchor="lm")
-    title = f"{TITLES.get(name, name)}  (scale {low:g} to {high:g}, mean {float(values.mean()):.4f})"
+        draw.text((bar_x + bar_width + 7, y), label, fill=(0, 0, 0), font=font, anchor="lm")
+    title = f"{TITLES.get(name, name)}  (colour scale {low:g} to {high:g})"
     draw.text((2, 14), title, fill=(0, 0, 0), font=font, anchor="lm")
     return np.asarray(canvas)

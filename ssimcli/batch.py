@@ -1,0 +1,393 @@
+"""Scoring many pairs: a bounded process pool (or a Dask cluster), streaming rows, a summary.
+
+No Click and no printing here: the ``batch`` command formats and reports; this module decides
+what is computed where. Every pair goes through `ssimcli.api.compare_files`, the function
+``compare`` uses, so a pair scores exactly the same in ``batch`` as in ``compare``.
+
+Rows
+----
+Each scored pair becomes one dict, a *row*: ``name`` (the relative path), ``status``
+(``"ok"`` or ``"error"``), then either every key of `PairResult.to_dict` or ``reference``,
+``candidate`` and a one-line ``error``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, UsageError
+from .options import CompareOptions, Thresholds
+from .pairing import Pair
+
+METRICS = ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1")
+# Which end of each metric is "worse": similarity scores are worse when low, distances when high.
+HIGHER_IS_BETTER = {"ssim": True, "cs": True, "ms_ssim": True,
+                    "l1": False, "ssim_l1": False, "ms_ssim_l1": False}
+DASK_HINT = "pip install 'ssim-l1[dask]'"
+# Tasks in flight per worker: enough to keep every worker fed while results are written, few
+# enough that memory does not grow with the number of pairs.
+IN_FLIGHT_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work, small and picklable (it travels to pool and Dask workers)."""
+
+    name: str
+    reference: str
+    candidate: str
+    options: CompareOptions
+    maps_dir: str | None = None
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (respects ``taskset`` and cgroup affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows: no affinity API
+        return max(1, os.cpu_count() or 1)
+
+
+def maps_folder(maps_dir: str | Path, name: str) -> Path:
+    """Where the maps of pair ``name`` go: ``DIR/<name>/`` (``DIR/nested/a.png/ssim.png``).
+
+    The folder keeps the reference's full file name, so ``a.png`` and ``a.jpg`` in one folder
+    never share maps.
+    """
+    return Path(maps_dir, *name.split("/"))
+
+
+def score_task(task: Task) -> dict[str, Any]:
+    """Score one pair; never raises for a bad pair (the row carries the error instead).
+
+    Runs in pool and Dask workers. When ``task.maps_dir`` is set the maps are written here,
+    in the worker, so they never travel back to the parent or stay in memory.
+    """
+    from .api import compare_files
+    from .errors import SsimCliError
+
+    try:
+        want_maps = task.maps_dir is not None
+        result = compare_files(task.reference, task.candidate, task.options, return_maps=want_maps)
+        if want_maps and result.maps is not None:
+            from .writers import write_maps
+
+            write_maps(result.maps, maps_folder(task.maps_dir, task.name),  # type: ignore[arg-type]
+                       (task.reference, task.candidate))
+            result.maps = None
+        return {"name": task.name, "status": "ok", **result.to_dict()}
+    except SsimCliError as exc:
+        message = str(exc)
+    except MemoryError:
+        message = f"{task.candidate}: out of memory"
+    except Exception as exc:  # one odd file must not stop thousands of others
+        text = " ".join(str(exc).split())[:200]
+        message = f"{task.candidate}: {type(exc).__name__}: {text}"
+    return {"name": task.name, "status": "error", "reference": task.reference,
+            "candidate": task.candidate, "error": message}
+
+
+def _worker_init() -> None:
+    # Ctrl-C goes to the whole process group; only the parent should react (and report once).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Import the heavy modules once per worker, not once per pair.
+    from . import api  # noqa: F401
+    from .io import read_raw  # noqa: F401
+
+
+def _pool_context() -> Any:
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        # forkserver: workers fork from a clean server that has imported NumPy/SciPy once, so
+        # they start fast and never inherit the parent's threads (progress bar, pool manager).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ssimcli.api", "ssimcli.batch"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def run_local(tasks: Iterable[Task], jobs: int) -> Iterator[dict[str, Any]]:
+    """Yield one row per task as it finishes (completion order), using ``jobs`` processes.
+
+    ``jobs == 1`` scores in this process: no start-up cost, and the same function.
+    """
+    if jobs <= 1:
+        for task in tasks:
+            yield score_task(task)
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
+                               initializer=_worker_init)
+    try:
+        yield from _bounded(pool.submit, tasks, jobs * IN_FLIGHT_PER_WORKER)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _bounded(submit: Callable[..., Future], tasks: Iterable[Task],
+             limit: int) -> Iterator[dict[str, Any]]:
+    """imap-like: at most ``limit`` tasks submitted and not yet collected."""
+    pending: set[Future] = set()
+    iterator = iter(tasks)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < limit:
+            task = next(iterator, None)
+            if task is None:
+                exhausted = True
+            else:
+                pending.add(submit(score_task, task))
+        if not pending:
+            return
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()
+
+
+def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[str, Any]]:
+    """Yield one row per task from a Dask distributed cluster, as tasks finish.
+
+    ``scheduler`` is an address (``tcp://host:8786``) or ``"local"`` for a `LocalCluster` of
+    ``jobs`` single-threaded worker processes on the loopback interface. Workers must see the
+    same file paths as this process (a shared file system) and have ``ssim-l1`` installed.
+    """
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(f"--scheduler needs Dask distributed: {DASK_HINT}") from None
+    import logging
+
+    # Dask logs cluster life-cycle at INFO on stderr; our stderr is for the user's messages.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cluster = None
+    try:
+        if scheduler == "local":
+            cluster = distributed.LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.ERROR,
+            )
+            client = distributed.Client(cluster)
+        else:
+            client = distributed.Client(scheduler, timeout="15s")
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: "
+                         f"{' '.join(str(exc).split())[:200]}") from None
+    try:
+        workers = max(1, sum(client.nthreads().values()))
+        queue = distributed.as_completed()
+        iterator = iter(tasks)
+        in_flight = 0
+
+        def submit_next() -> bool:
+            task = next(iterator, None)
+            if task is None:
+                return False
+            # pure=False: the same pair scored twice (a resumed run) is still computed.
+            queue.add(client.submit(score_task, task, pure=False))
+            return True
+
+        while in_flight < workers * IN_FLIGHT_PER_WORKER and submit_next():
+            in_flight += 1
+        for future in queue:
+            row = future.result()
+            future.release()
+            in_flight -= 1
+            if submit_next():
+                in_flight += 1
+            yield row
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None
+              ) -> Iterator[dict[str, Any]]:
+    """Dispatch to `run_dask` when a scheduler is given, else to `run_local`."""
+    if scheduler:
+        return run_dask(tasks, scheduler, jobs)
+    return run_local(tasks, jobs)
+
+
+def make_tasks(pairs: Iterable[Pair], options: CompareOptions, maps_dir: str | Path | None = None
+               ) -> Iterator[Task]:
+    """One `Task` per pair (lazily, so a huge pairing is not copied)."""
+    for pair in pairs:
+        yield Task(pair.name, str(pair.reference), str(pair.candidate), options,
+                   None if maps_dir is None else str(maps_dir))
+
+
+# --- summary -------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    """What the summary needs from each pair: its scores, not its row (memory stays small)."""
+
+    worst_n: int = 10
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """Record a row; returns its threshold checks (also stored in the row, as compare does)."""
+        name = row["name"]
+        if row.get("status") == "error":
+            self.errors[name] = row.get("error") or "error"
+            self.scores.pop(name, None)
+            return []
+        self.errors.pop(name, None)
+        values = {m: float(row[m]) for m in METRICS if _is_number(row.get(m))}
+        self.scores[name] = values
+        checks = self.thresholds.evaluate(values)  # type: ignore[arg-type]
+        if checks:
+            row["thresholds"] = checks
+            row["passed"] = all(c["passed"] for c in checks)
+            if not row["passed"]:
+                self.failed[name] = [c for c in checks if not c["passed"]]
+            else:
+                self.failed.pop(name, None)
+        return checks
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m for m in METRICS if any(m in v for v in self.scores.values())]
+
+    def ranked(self, metric: str) -> list[tuple[str, float]]:
+        """Scored pairs from worst to best by ``metric`` (ties by name)."""
+        items = [(n, v[metric]) for n, v in self.scores.items() if metric in v]
+        better_high = HIGHER_IS_BETTER[metric]
+        return sorted(items, key=lambda item: (item[1] if better_high else -item[1], item[0]))
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per metric: count, mean, median, std (population), min, max and the worst pairs."""
+        import numpy as np
+
+        out: dict[str, dict[str, Any]] = {}
+        for metric in self.metrics:
+            ranked = self.ranked(metric)
+            values = np.array([v for _, v in ranked], dtype=np.float64)
+            out[metric] = {
+                "count": int(values.size),
+                "mean": float(values.mean()),
+                "median": float(np.median(values)),
+                "std": float(values.std()),
+                "min": float(values.min()),
+                "max": float(values.max()),
+                "worst": [{"name": n, "value": v} for n, v in ranked[: self.worst_n]],
+            }
+        return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- resume --------------------------------------------------------------------------------
+
+# Settings that change the numbers; a resumed row scored with other values must not be mixed in.
+SETTING_KEYS = ("preset", "window_requested", "sigma_requested", "window_kind", "k1", "k2",
+                "alpha", "color", "transparency", "padding", "mean_over", "clip",
+                "sample_covariance", "precision")
+
+
+def expected_settings(options: CompareOptions) -> dict[str, str]:
+    """The `SETTING_KEYS` of a row scored with ``options``, as text (CSV stores text)."""
+    params = options.params
+    values = {
+        "preset": options.preset, "window_requested": params.window, "sigma_requested": params.sigma,
+        "window_kind": params.window_kind, "k1": params.k1, "k2": params.k2,
+        "alpha": params.alpha, "color": options.color, "transparency": options.transparency,
+        "padding": params.padding, "mean_over": params.mean_over, "clip": params.clip,
+        "sample_covariance": params.sample_covariance, "precision": params.precision,
+    }
+    return {k: _as_text(v) for k, v in values.items()}
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def read_previous(path: str | Path, output_format: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of an earlier run's ``jsonl`` or ``csv`` output, and that file's CSV header.
+
+    A last line without its newline is the mark of an interrupted write and is dropped. Rows of
+    CSV files come back with their scores as floats so that the summary can use them.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [], []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the file to resume ({exc})") from None
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    if output_format == "jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise InputError(path, f"line {number} is not JSON; cannot resume from it") from None
+            if isinstance(row, dict) and isinstance(row.get("name"), str):
+                rows.append(row)
+        return rows, []
+    reader = csv.DictReader(text.splitlines())
+    header = list(reader.fieldnames or [])
+    if text and "name" not in header:
+        raise InputError(path, "no 'name' column; not a batch CSV, cannot resume from it")
+    rows = []
+    for row in reader:
+        for metric in METRICS:
+            value = row.get(metric)
+            row[metric] = float(value) if value not in (None, "") else None  # type: ignore
+        rows.append(dict(row))
+    return rows, header
+
+
+def resumable(rows: list[dict[str, Any]], names: set[str], options: CompareOptions,
+              path: str | Path) -> dict[str, dict[str, Any]]:
+    """The scored rows of ``rows`` that belong to this run's pairs, by name (the last wins).
+
+    Rows of pairs that failed, of files now missing or extra, and of pairs no longer in the
+    pairing are left out, so they are scored (or reported) again.
+
+    Raises
+    ------
+    UsageError
+        When a kept row was scored with other settings than ``options``.
+    """
+    wanted = expected_settings(options)
+    kept: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("status") != "ok" or row["name"] not in names:
+            continue
+        for key, value in wanted.items():
+            if key in row and _as_text(row[key]) != value:
+                raise UsageError(
+                    f"{path}: {row['name']} was scored with {key} {row[key]!r}, this run uses "
+                    f"{value!r}; use another --output or drop --resume")
+        if options.ms_ssim and row.get("ms_ssim") is None:
+            raise UsageError(f"{path}: {row['name']} was scored without --ms-ssim; use another "
+                             "--output or drop --resume")
+        kept[row["name"]] = row
+    return kept

@@ -1,0 +1,199 @@
+"""``ssim-l1 check BASELINE_DIR CANDIDATE_DIR``: the CI regression check."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..cli_common import (
+    METRIC_KWARGS,
+    THRESHOLD_KWARGS,
+    build_options,
+    error,
+    handle_errors,
+    metric_options,
+    threshold_options,
+)
+
+CHECK_EXIT_CODES = (
+    "Exit codes: 0 every image within its limits; 1 a regression (an image failed a limit, a "
+    "baseline has no candidate, or with --fail-on-new a candidate has no baseline); 2 bad usage "
+    "or bad input (an unreadable or mismatched file; the run still checks every other image). "
+    "After --update-baseline the accepted images count as passing, so the exit code is 0 unless "
+    "a baseline has no candidate (1) or a file could not be read (2)."
+)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether an option came from the command line (not from its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+@click.command(epilog=CHECK_EXIT_CODES)
+@click.argument("baseline_dir", type=click.Path())
+@click.argument("candidate_dir", type=click.Path())
+@metric_options
+@threshold_options
+@click.option("--min-local-ssim", type=float, default=None,
+              help="Fail when the worst local window's mean SSIM is below [off].")
+@click.option("--local-window", type=int, default=None,
+              help="Side in pixels of the square windows of --min-local-ssim [32].")
+@click.option("--ignore", "ignore", multiple=True, metavar="X,Y,W,H",
+              help="Leave a rectangle out of every score (repeatable).")
+@click.option("--mask", type=click.Path(dir_okay=False), default=None,
+              help="Image whose white pixels are compared and black ones ignored (grey: partly).")
+@click.option("--fail-on-new", is_flag=True, default=False,
+              help="A candidate with no baseline is a regression (default: only reported).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a self-contained HTML report to FILE.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None,
+              help="Write JUnit XML (one testcase per image) to FILE.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
+              default=None, help="Write the results as JSON to FILE ('-': stdout).")
+@click.option("--update-baseline", is_flag=True, default=False,
+              help="Copy failing and new candidates over the baseline (accept the changes).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML settings file [the nearest pyproject.toml with [tool.ssim-l1]].")
+@handle_errors
+def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: str | None,
+          fail_on_new: bool, html_path: str | None, junit_path: str | None,
+          json_path: str | None, update_baseline: bool, config_path: str | None,
+          min_local_ssim: float | None, local_window: int | None, **kwargs: Any) -> None:
+    """Check every image of CANDIDATE_DIR against the one at the same relative path in
+    BASELINE_DIR, and fail when one regressed.
+
+    Default limits: SSIM >= 0.95; the other metrics and the local rule only when set. Settings
+    also come from [tool.ssim-l1] in pyproject.toml (per-glob overrides there);
+    command-line options win.
+    """
+    from pathlib import Path
+
+    from ..check import CheckReport, MaskCache, check_pair, resolve_rules
+    from ..config import load_config, parse_rect
+    from ..errors import InputError, UsageError
+    from ..pairing import pair_directories
+    from ..writers import guard_not_input, to_json
+
+    ctx = click.get_current_context()
+    config = load_config(config_path)
+    # Metric settings from the file fill in whatever the command line left at its default.
+    for key in METRIC_KWARGS:
+        if key in config.settings and not _given(ctx, key):
+            kwargs[key] = config.settings[key]
+    given: dict[str, Any] = {k: kwargs[k] for k in THRESHOLD_KWARGS if kwargs.get(k) is not None}
+    if min_local_ssim is not None:
+        given["min_local_ssim"] = min_local_ssim
+    if local_window is not None:
+        given["local_window"] = local_window
+    if ignore:
+        given["ignore"] = tuple(parse_rect(value) for value in ignore)
+    if mask is not None:
+        if not Path(mask).is_file():
+            raise InputError(mask, "no such mask file")
+        given["mask"] = str(Path(mask).resolve())
+    if not _given(ctx, "fail_on_new") and "fail_on_new" in config.settings:
+        fail_on_new = bool(config.settings["fail_on_new"])
+    options, _ = build_options(kwargs)
+    resolve_rules("", given, config)  # bad settings stop the run before any work
+
+    pairing = pair_directories(baseline_dir, candidate_dir)
+    for path in (html_path, junit_path, json_path):
+        if path and path != "-":
+            inputs = [p.reference for p in pairing.pairs] + [p.candidate for p in pairing.pairs]
+            guard_not_input(path, inputs)
+    if config.path is not None:
+        click.echo(f"settings from {config.path}", err=True)
+
+    report = CheckReport(str(baseline_dir), str(candidate_dir), missing=list(pairing.missing),
+                         extra=list(pairing.extra), fail_on_new=fail_on_new)
+    masks = MaskCache()
+    previews: dict[str, dict[str, str]] = {}
+    if html_path:
+        from ..reports import make_previews
+    for pair in pairing.pairs:
+        rules = resolve_rules(pair.name, given, config)
+        item = check_pair(pair.name, pair.reference, pair.candidate, options, rules,
+                          keep_maps=html_path is not None, masks=masks)
+        if item.status == "error":
+            error(item.error or pair.name)
+        if html_path and item.loaded is not None:
+            previews[pair.name] = make_previews(item, *item.loaded)
+        # Keep only what the reports need: pixels and maps of every image would not fit.
+        item.loaded = None
+        item.ssim_map = None
+        item.compare_area = None
+        report.items.append(item)
+
+    if update_baseline:
+        for name, reason in _accept_changes(report):
+            error(f"{name}: not accepted into the baseline: {reason}")
+        for name in report.updated:
+            click.echo(f"accepted into the baseline: {name}", err=True)
+        if not report.updated:
+            click.echo("baseline already up to date: nothing to accept", err=True)
+
+    _write_outputs(report, previews, html_path, junit_path, json_path, to_json)
+    for name in report.missing:
+        click.echo(f"missing: {name}: the baseline has no candidate", err=True)
+    summary = report.summary()
+    click.echo(
+        f"{summary['compared']} compared: {summary['passed']} passed, {summary['failed']} "
+        f"failed, {summary['errors']} errors; {summary['missing']} missing, {summary['extra']} new"
+        + (f"; {len(report.updated)} accepted" if report.updated else ""),
+        err=True,
+    )
+    if not pairing.pairs and not pairing.missing and not pairing.extra:
+        raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
+    sys.exit(int(report.exit_code))
+
+
+def _accept_changes(report: Any) -> list[tuple[str, str]]:
+    """Run ``--update-baseline``; a file that cannot be written is an `OutputError` (exit 2)."""
+    from ..check import update_baseline
+    from ..errors import OutputError
+
+    try:
+        return update_baseline(report)
+    except OSError as exc:
+        raise OutputError(getattr(exc, "filename", "") or "baseline",
+                          f"cannot update ({exc.strerror or exc})") from None
+
+
+def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: str | None,
+                   junit_path: str | None, json_path: str | None, to_json: Any) -> None:
+    from ..reports import (
+        append_step_summary,
+        github_annotations,
+        github_enabled,
+        html_report,
+        junit_xml,
+        step_summary_markdown,
+        terminal_table,
+        write_report,
+    )
+
+    if json_path == "-":
+        click.echo(to_json(report.to_dict()), nl=False)
+    else:
+        from rich.console import Console
+
+        # Off a terminal (CI logs, pipes) nothing is cut to 80 columns: names stay whole.
+        console = Console(width=None if sys.stdout.isatty() else 400, soft_wrap=False)
+        console.print(terminal_table(report))
+        if json_path:
+            write_report(json_path, to_json(report.to_dict()))
+    if html_path:
+        write_report(html_path, html_report(report, previews))
+    if junit_path:
+        write_report(junit_path, junit_xml(report))
+    if github_enabled():
+        for line in github_annotations(report):
+            click.echo(line)
+        import os
+
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            append_step_summary(summary_file, step_summary_markdown(report))

@@ -1,0 +1,207 @@
+"""Mask-weighted means of per-pixel maps and the worst local window. Pure: no I/O.
+
+A mask (or a set of ignore rectangles) is applied *inside* the metric: the maps are computed on
+the untouched images and the mask only decides how much each map pixel counts in the mean. A map
+pixel counts only when its whole SSIM window lies inside the compared area, the same rule the
+``valid`` averaging region applies at the image border; without it a change inside an ignored
+rectangle would still leak into the score through the windows that straddle the rectangle's edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, cpu_backend
+from .core import as_planes, channel_maps, downsample2
+from .params import MS_SSIM_WEIGHTS, MetricParams, effective_window, ms_ssim_min_size
+
+Rect = tuple[int, int, int, int]  # x, y, width, height in pixels
+
+
+def compare_area(
+    height: int,
+    width: int,
+    *,
+    mask: np.ndarray | None = None,
+    ignore: Iterable[Rect] = (),
+) -> np.ndarray | None:
+    """The area to compare as ``(H, W)`` float64 weights in [0, 1], or ``None`` for everything.
+
+    Parameters
+    ----------
+    height, width : int
+        Image size.
+    mask : ndarray, optional
+        ``(H, W)`` weights in [0, 1]: 1 (white) compares, 0 (black) ignores, grey counts partly.
+    ignore : iterable of (x, y, width, height)
+        Rectangles to leave out; parts outside the image are clipped.
+    """
+    ignore = list(ignore)
+    if mask is None and not ignore:
+        return None
+    area = np.ones((height, width)) if mask is None else np.array(mask, dtype=np.float64)
+    if area.shape != (height, width):
+        raise ValueError(f"mask is {area.shape[1]}x{area.shape[0]}, image is {width}x{height}")
+    for x, y, w, h in ignore:
+        area[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)] = 0.0
+    return np.clip(area, 0.0, 1.0)
+
+
+def map_weights(area: np.ndarray | None, height: int, width: int, window: int,
+                border: int) -> np.ndarray:
+    """Per-pixel weights of a map: the compare area eroded by the window, times the interior.
+
+    Parameters
+    ----------
+    area : ndarray or None
+        Output of `compare_area` (``None``: the whole image).
+    window : int
+        Side of the SSIM window actually used; a pixel counts by the smallest area weight under
+        its window (a minimum filter), so ignored pixels never reach a counted window.
+    border : int
+        Pixels dropped at each edge (the window radius for the ``valid`` region, else 0).
+    """
+    from scipy.ndimage import minimum_filter
+
+    weights = np.ones((height, width)) if area is None else area
+    if area is not None and window > 1:
+        eroded = minimum_filter(area, size=window, mode="nearest")
+        # A mask thinner than the window would leave nothing; then fall back to the mask itself
+        # rather than refusing to score (the leak is then at most one window wide).
+        weights = eroded if eroded.any() else area
+    if border:
+        weights = weights.copy()
+        weights[:border] = 0.0
+        weights[-border:] = 0.0
+        weights[:, :border] = 0.0
+        weights[:, -border:] = 0.0
+    return weights
+
+
+def weighted_means(map_: np.ndarray, weights: np.ndarray) -> list[float]:
+    """Per-channel float64 means of an ``(H, W, C)`` map weighted by ``(H, W)`` weights."""
+    total = float(weights.sum(dtype=np.float64))
+    if total <= 0:
+        raise ValueError("the mask and ignore regions leave no pixel to compare")
+    sums = np.tensordot(weights, map_.astype(np.float64, copy=False), axes=([0, 1], [0, 1]))
+    return [float(v) / total for v in np.atleast_1d(sums)]
+
+
+def box_sums(values: np.ndarray, size: int) -> np.ndarray:
+    """Sums over every ``size`` x ``size`` window lying inside a 2-D array (stride 1).
+
+    Computed from a float64 summed-area table, so each window's sum is exact to float64 rounding
+    whatever the window size. The result has shape ``(H - size + 1, W - size + 1)``; entry
+    ``[y, x]`` is the window whose top-left pixel is ``(x, y)``.
+    """
+    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1))
+    np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
+    return table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
+
+
+@dataclass(frozen=True)
+class LocalWorst:
+    """The worst square window of a map: its mean and where it lies (pixels, top-left origin)."""
+
+    value: float
+    x: int
+    y: int
+    width: int
+    height: int
+    coverage: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "x": self.x, "y": self.y, "width": self.width,
+                "height": self.height, "coverage": self.coverage}
+
+
+def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,
+                 min_coverage: float = 0.5) -> LocalWorst | None:
+    """The lowest weighted mean of ``map_`` over all overlapping ``size``-pixel square windows.
+
+    Parameters
+    ----------
+    map_ : ndarray
+        ``(H, W)`` or ``(H, W, C)``; channels are averaged first (one local score per place).
+    weights : ndarray
+        ``(H, W)`` weights from `map_weights` (mask, ignore regions, averaging region).
+    size : int
+        Window side in pixels; shrinks to the image when the image is smaller.
+    min_coverage : float
+        A window counts only when its weights sum to at least this fraction of its area, so a
+        window that sees a handful of pixels at the edge of a mask cannot decide the result.
+
+    Returns
+    -------
+    LocalWorst or None
+        ``None`` when no window has enough coverage.
+    """
+    plane = map_.mean(axis=2, dtype=np.float64) if map_.ndim == 3 else map_.astype(np.float64)
+    size = max(1, min(size, plane.shape[0], plane.shape[1]))
+    weight_sums = box_sums(weights, size)
+    value_sums = box_sums(plane * weights, size)
+    area = float(size * size)
+    eligible = weight_sums >= min_coverage * area
+    if not eligible.any():
+        return None
+    means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
+    y, x = np.unravel_index(int(np.argmin(means)), means.shape)
+    return LocalWorst(float(means[y, x]), int(x), int(y), size, size,
+                      float(weight_sums[y, x] / area))
+
+
+def masked_ms_ssim(
+    x: np.ndarray,
+    y: np.ndarray,
+    area: np.ndarray,
+    params: MetricParams | None = None,
+    *,
+    data_range: float = 1.0,
+    backend: Backend | None = None,
+) -> list[float]:
+    """Per-channel MS-SSIM with every scale's mean weighted by the compare area.
+
+    The area is brought down the scales with the same 2x2 average as the images, then each
+    scale's means use `map_weights` at that scale; otherwise this is the core MS-SSIM
+    (Wang, Simoncelli & Bovik 2003; TensorFlow ``ssim_multiscale`` weights).
+    """
+    params = params or MetricParams()
+    backend = backend or cpu_backend()
+    xp = backend.xp
+    xs = as_planes(x, xp, params.dtype)
+    ys = as_planes(y, xp, params.dtype)
+    _, height, width = xs.shape
+    minimum = ms_ssim_min_size(params)
+    if min(height, width) < minimum:
+        raise ValueError(f"MS-SSIM needs images of at least {minimum}x{minimum} pixels; "
+                         f"got {width}x{height}")
+    plane = np.asarray(area, dtype=np.float64)[None]
+    last = len(MS_SSIM_WEIGHTS) - 1
+    cs_means: list[Sequence[float]] = []
+    ssim_means: Sequence[float] = []
+    for scale in range(last + 1):
+        if scale:
+            xs, ys = downsample2(xs, xp), downsample2(ys, xp)
+            plane = downsample2(plane, np)
+        window = effective_window(params, xs.shape[1], xs.shape[2])
+        maps = channel_maps(xs, ys, params, window, data_range, backend, False)
+        border = window.radius if params.mean_over == "valid" else 0
+        weights = map_weights(plane[0], xs.shape[1], xs.shape[2], window.size, border)
+        cs = np.moveaxis(np.asarray(backend.to_numpy(maps["cs"])), 0, -1)
+        if scale < last:
+            cs_means.append(weighted_means(cs, weights))
+        else:
+            ssim = np.moveaxis(np.asarray(backend.to_numpy(maps["ssim"])), 0, -1)
+            ssim_means = weighted_means(ssim, weights)
+    values = []
+    for c in range(len(ssim_means)):
+        value = 1.0
+        for scale in range(last):
+            value *= max(cs_means[scale][c], 0.0) ** MS_SSIM_WEIGHTS[scale]
+        value *= max(ssim_means[c], 0.0) ** MS_SSIM_WEIGHTS[last]
+        values.append(value)
+    return values

@@ -249,6 +249,9 @@ class Tally:
             self.scores.pop(name, None)
             return []
         self.errors.pop(name, None)
+        # A resumed row may carry the verdict of an earlier run's limits; judge it by these.
+        row.pop("thresholds", None)
+        row.pop("passed", None)
         values = {m: float(row[m]) for m in METRICS if _is_number(row.get(m))}
         self.scores[name] = values
         checks = self.thresholds.evaluate(values)  # type: ignore[arg-type]
@@ -358,8 +361,9 @@ def read_previous(path: str | Path, output_format: str) -> tuple[list[dict[str, 
     rows = []
     for row in reader:
         for metric in METRICS:
-            value = row.get(metric)
-            row[metric] = float(value) if value not in (None, "") else None  # type: ignore
+            if metric in row:
+                value = row[metric]
+                row[metric] = float(value) if value not in (None, "") else None  # type: ignore
         rows.append(dict(row))
     return rows, header
 

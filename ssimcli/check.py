@@ -370,14 +370,33 @@ class CheckReport:
             "passed_overall": self.exit_code == ExitCode.OK,
         }
 
+    def statistics(self) -> dict[str, dict[str, float | int]]:
+        """Per metric over the compared pairs: count, mean, min, max (as batch's summary)."""
+        out: dict[str, dict[str, float | int]] = {}
+        for metric in ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1"):
+            values = [i.record[metric] for i in self.items
+                      if i.record.get(metric) is not None]
+            if values:
+                out[metric] = {"count": len(values), "mean": float(np.mean(values)),
+                               "min": float(min(values)), "max": float(max(values))}
+        return out
+
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document: ``pairs``, ``missing``, ``extra``, ``summary`` as in batch,
+        plus ``counts`` (batch's names), per-metric ``statistics`` and the overall ``passed``."""
+        summary = self.summary()
         return {
             "baseline": self.baseline_dir,
             "candidate": self.candidate_dir,
             "pairs": [i.to_dict() for i in self.items],
             "missing": list(self.missing),
             "extra": list(self.extra),
-            "summary": self.summary(),
+            "summary": summary,
+            "counts": {"pairs": len(self.items), "scored": summary["passed"] + summary["failed"],
+                       "errors": summary["errors"], "failed": summary["failed"],
+                       "missing": summary["missing"], "extra": summary["extra"]},
+            "statistics": self.statistics(),
+            "passed": self.exit_code == ExitCode.OK,
         }
 
 

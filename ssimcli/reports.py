@@ -511,8 +511,10 @@ def _card(item: ImageCheck, order: int, previews: dict[str, str], report: CheckR
         region = item.display_region.to_dict()
     width, height = item.record.get("width"), item.record.get("height")
     figures = []
+    masked = bool(item.rules.ignore or item.rules.mask)
+    heat_caption = "SSIM map (0 to 1" + (", grey: ignored)" if masked else ")")
     for key, caption in (("baseline", "baseline"), ("candidate", "candidate"),
-                         ("heatmap", "SSIM map (0 to 1, grey: ignored)")):
+                         ("heatmap", heat_caption)):
         if key not in previews:
             continue
         box = ""

@@ -412,3 +412,14 @@ def test_box_sums_match_brute_force():
     for y in range(6):
         for x in range(10):
             assert sums[y, x] == pytest.approx(values[y:y + 4, x:x + 4].sum())
+
+
+def test_help_lists_every_check_option_and_the_exit_codes(run_cli):
+    result = run_cli("check", "--help")
+    assert result.returncode == 0, result
+    text = " ".join(result.stdout.split())
+    for option in ("--min-ssim", "--min-cs", "--max-l1", "--max-ssim-l1", "--min-ms-ssim",
+                   "--min-local-ssim", "--local-window", "--ignore", "--mask", "--fail-on-new",
+                   "--html", "--junit", "--json", "--update-baseline", "--config"):
+        assert option in text
+    assert "Exit codes: 0" in text

@@ -196,4 +196,9 @@ def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: 
 
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
-            append_step_summary(summary_file, step_summary_markdown(report))
+            try:
+                append_step_summary(summary_file, step_summary_markdown(report))
+            except OSError as exc:
+                # The verdict stands; a summary that cannot be written is only worth a warning.
+                click.echo(f"warning: cannot append to $GITHUB_STEP_SUMMARY {summary_file}: "
+                           f"{exc.strerror or exc}", err=True)

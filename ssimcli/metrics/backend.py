@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -28,11 +29,32 @@ class Backend:
         return array
 
 
+class LazyModule:
+    """A module imported on first attribute access.
+
+    ``import scipy.ndimage`` costs about as much as decoding a 4K PNG, and the CPU fast path
+    never filters with it: only the reference path pays for it, when it runs.
+    """
+
+    def __init__(self, name: str):
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
+
+
 def cpu_backend() -> Backend:
     import numpy
-    import scipy.ndimage
 
-    return Backend("cpu", numpy, scipy.ndimage)
+    return Backend("cpu", numpy, LazyModule("scipy.ndimage"))  # type: ignore[arg-type]
 
 
 def cuda_backend() -> Backend:
@@ -48,7 +70,9 @@ def cuda_backend() -> Backend:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:
-        raise UsageError(f"--device cuda: CuPy is installed but no CUDA device is usable ({exc})")
+        raise UsageError(
+            f"--device cuda: CuPy is installed but no CUDA device is usable ({exc})"
+        ) from None
     if count < 1:
         raise UsageError("--device cuda: CuPy is installed but no CUDA device was found")
     return Backend("cuda", cupy, cupyx.scipy.ndimage)

@@ -23,6 +23,7 @@ from .check import CheckReport, ImageCheck, describe_failure
 from .writers import METRIC_LABELS, atomic_write_text
 
 PREVIEW_WIDTH = 360  # pixels: big screenshots are shown downscaled so the page stays small
+PASS_PREVIEW_WIDTH = 160  # a passing image needs only a glance; a run has many of them
 LABELS = {**METRIC_LABELS, "local_ssim": "local SSIM"}
 
 
@@ -61,13 +62,13 @@ def _shrink(rgb: np.ndarray, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
 
 
-def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+def _fit(rgb: np.ndarray, width: int, height: int, limit: int = PREVIEW_WIDTH) -> np.ndarray:
     """Nearest-neighbour resize to the size `_shrink` gives a ``width`` x ``height`` image, so
     the heatmap lines up with the two photographs beside it."""
     from PIL import Image
 
-    if width > PREVIEW_WIDTH:
-        width, height = PREVIEW_WIDTH, max(1, round(height * PREVIEW_WIDTH / width))
+    if width > limit:
+        width, height = limit, max(1, round(height * limit / width))
     if rgb.shape[:2] == (height, width):
         return rgb
     return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.NEAREST))
@@ -92,21 +93,22 @@ def make_previews(item: ImageCheck, baseline: Any, candidate: Any) -> dict[str, 
     """
     from .heatmap import colourise
 
+    limit = PASS_PREVIEW_WIDTH if item.status == "pass" else PREVIEW_WIDTH
     previews = {
         "baseline": _png_data_uri(_shrink(_to_rgb8(baseline.pixels, baseline.colour_channels),
-                                          PREVIEW_WIDTH)),
+                                          limit)),
         "candidate": _png_data_uri(_shrink(_to_rgb8(candidate.pixels, candidate.colour_channels),
-                                           PREVIEW_WIDTH)),
+                                           limit)),
     }
     if item.ssim_map is not None:
         values = item.ssim_map.astype(np.float64)
         if item.compare_area is not None:
             values = np.where(item.compare_area > 0, values, np.nan)
-        factor = max(1, math.ceil(values.shape[1] / PREVIEW_WIDTH))
+        factor = max(1, math.ceil(values.shape[1] / limit))
         small = _block_min(np.where(np.isnan(values), np.inf, values), factor)
         rgb = colourise(np.where(np.isinf(small), 0, small), 0.0, 1.0)
         rgb[np.isinf(small)] = (160, 160, 160)
-        previews["heatmap"] = _png_data_uri(_fit(rgb, values.shape[1], values.shape[0]))
+        previews["heatmap"] = _png_data_uri(_fit(rgb, values.shape[1], values.shape[0], limit))
     return previews
 
 

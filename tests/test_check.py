@@ -423,3 +423,13 @@ def test_help_lists_every_check_option_and_the_exit_codes(run_cli):
                    "--html", "--junit", "--json", "--update-baseline", "--config"):
         assert option in text
     assert "Exit codes: 0" in text
+
+
+def test_masked_ms_ssim_with_everything_compared_is_the_core_ms_ssim(photo):
+    from ssimcli.metrics import ms_ssim
+    from ssimcli.metrics.masked import masked_ms_ssim
+
+    x, y = photo(176, 176, 1, seed=1), photo(176, 176, 1, seed=2)
+    values = masked_ms_ssim(x, y, np.ones((176, 176)))
+    assert values[0] == pytest.approx(ms_ssim(x, y), rel=1e-5)
+    assert masked_ms_ssim(x, x, np.ones((176, 176)))[0] == pytest.approx(1.0, abs=1e-6)

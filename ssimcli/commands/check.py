@@ -57,11 +57,13 @@ def _given(ctx: click.Context, name: str) -> bool:
               help="Copy failing and new candidates over the baseline (accept the changes).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML settings file [the nearest pyproject.toml with [tool.ssim-l1]].")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Images checked at once [usable CPU cores, at most 8].")
 @handle_errors
 def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: str | None,
           fail_on_new: bool, html_path: str | None, junit_path: str | None,
           json_path: str | None, update_baseline: bool, config_path: str | None,
-          min_local_ssim: float | None, local_window: int | None, **kwargs: Any) -> None:
+          jobs: int | None, min_local_ssim: float | None, local_window: int | None, **kwargs: Any) -> None:
     """Check every image of CANDIDATE_DIR against the one at the same relative path in
     BASELINE_DIR, and fail when one regressed.
 
@@ -111,21 +113,33 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
                          extra=list(pairing.extra), fail_on_new=fail_on_new)
     masks = MaskCache()
     previews: dict[str, dict[str, str]] = {}
-    if html_path:
-        from ..reports import make_previews
-    for pair in pairing.pairs:
-        rules = resolve_rules(pair.name, given, config)
-        item = check_pair(pair.name, pair.reference, pair.candidate, options, rules,
-                          keep_maps=html_path is not None, masks=masks)
-        if item.status == "error":
-            error(item.error or pair.name)
+    rules_by_name = {pair.name: resolve_rules(pair.name, given, config) for pair in pairing.pairs}
+
+    def run_one(pair: Any) -> tuple[Any, dict[str, str] | None]:
+        item = check_pair(pair.name, pair.reference, pair.candidate, options,
+                          rules_by_name[pair.name], keep_maps=html_path is not None, masks=masks)
+        preview = None
         if html_path and item.loaded is not None:
-            previews[pair.name] = make_previews(item, *item.loaded)
+            from ..reports import make_previews
+
+            preview = make_previews(item, *item.loaded)
         # Keep only what the reports need: pixels and maps of every image would not fit.
         item.loaded = None
         item.ssim_map = None
         item.compare_area = None
-        report.items.append(item)
+        return item, preview
+
+    # Threads suffice: decoding and the SciPy filters release the GIL. map() keeps pair order.
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(jobs or _usable_cores(), len(pairing.pairs) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for item, preview in pool.map(run_one, pairing.pairs):
+            if item.status == "error":
+                error(item.error or item.name)
+            if preview is not None:
+                previews[item.name] = preview
+            report.items.append(item)
 
     if update_baseline:
         for name, reason in _accept_changes(report):
@@ -148,6 +162,16 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
     sys.exit(int(report.exit_code))
+
+
+def _usable_cores() -> int:
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))  # each image in flight holds its maps in memory
 
 
 def _accept_changes(report: Any) -> list[tuple[str, str]]:

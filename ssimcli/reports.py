@@ -360,6 +360,7 @@ _JS = """
     if (by === 'name') return [d.name || ''];
     if (by === 'score') return [parseFloat(d.score)];
     if (by === 'score-desc') return [-parseFloat(d.score)];
+    if (by !== 'failures') return [0];
     return [parseInt(d.rank, 10), parseFloat(d.score)];
   }
   function cmp(a, b){
@@ -387,7 +388,9 @@ _JS = """
       sortAll(by);
     });
   });
-  sortAll('failures');
+  // A link may ask for an order: report.html#sort=score (or name, score-desc, failures).
+  var wanted = /[#&]sort=([a-z-]+)/.exec(window.location.hash);
+  sortAll(wanted ? wanted[1] : 'failures');
 })();
 """
 

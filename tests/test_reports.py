@@ -140,6 +140,14 @@ def test_html_renders_in_headless_chromium_without_running_names(html_report, tm
     assert body.get("data-sorted") == "failures"  # the page's script ran
     assert "data-pwned" not in body  # and nothing from a file name did
     assert sum(tag == "img" for tag, _ in page.tags) == 9
+    # The sorting script really reorders: ask for name order through the URL.
+    by_name = _parse(subprocess.run([*base, "--dump-dom", url + "#sort=name"],
+                                    capture_output=True, text=True, timeout=120).stdout)
+    names = [attrs["data-name"] for tag, attrs in by_name.tags if tag == "article"]
+    assert names == sorted(names) and len(names) == 3
+    rows = [attrs["data-name"] for tag, attrs in by_name.tags
+            if tag == "tr" and "data-name" in attrs]
+    assert rows == sorted(rows, key=lambda n: [ord(c) for c in n]) and len(rows) == 5
     shot = tmp_path / "report.png"
     subprocess.run([*base, f"--screenshot={shot}", "--window-size=1400,1000", url],
                    capture_output=True, timeout=120)

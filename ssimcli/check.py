@@ -219,7 +219,6 @@ def check_pair(
     from dataclasses import replace
 
     from .api import compare_loaded, load_pair
-    from .io import prepare_pair
 
     item = ImageCheck(name, str(baseline), str(candidate), rules)
     if rules.min_ms_ssim is not None and not options.ms_ssim:
@@ -246,8 +245,7 @@ def check_pair(
             weights = map_weights(area, result.height, result.width, window.size, border)
         if area is not None and result.maps is not None and weights is not None:
             try:
-                _apply_area(record, scores, result, weights, area, ref, cand, options,
-                            prepare_pair)
+                _apply_area(record, scores, result, weights, area, ref, cand, options)
             except ValueError as exc:
                 raise InputError(candidate, str(exc)) from None
         if rules.min_local_ssim is not None and result.maps is not None and weights is not None:
@@ -280,8 +278,10 @@ def check_pair(
 
 def _apply_area(record: dict[str, Any], scores: dict[str, float], result: Any,
                 weights: np.ndarray, area: np.ndarray, ref: Any, cand: Any,
-                options: CompareOptions, prepare_pair: Any) -> None:
+                options: CompareOptions) -> None:
     """Replace the plain means in ``record``/``scores`` by mask-weighted ones."""
+    from .io import prepare_pair
+
     per_channel = {key: weighted_means(result.maps[key], weights)
                    for key in ("ssim", "cs", "l1", "ssim_l1")}
     alpha = options.params.alpha

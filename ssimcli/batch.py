@@ -96,38 +96,73 @@ def score_task(task: Task) -> dict[str, Any]:
             "candidate": task.candidate, "error": message}
 
 
+# The metric engine may spread one pair over threads on every core; when pairs already run in
+# parallel processes that would oversubscribe the cores, so each worker computes on one thread.
+WORKER_ENV = {"SSIM_L1_THREADS": "1"}
+
+
 def _worker_init() -> None:
     # Ctrl-C goes to the whole process group; only the parent should react (and report once).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Import the heavy modules once per worker, not once per pair.
-    from . import api  # noqa: F401
-    from .io import read_raw  # noqa: F401
+    for key, value in WORKER_ENV.items():
+        os.environ.setdefault(key, value)
+    warm_imports()  # a no-op after a fork; with spawn, the import happens once per worker
+
+
+# Modules every pair needs, imported before the workers start (in the parent before a fork,
+# or in the forkserver) so that the import cost is paid once, not once per worker or per pair.
+HEAVY_MODULES = ("ssimcli.api", "ssimcli.metrics.fast", "imagecodecs")
+
+
+def warm_imports() -> None:
+    """Import `HEAVY_MODULES` (those that are installed) into this process."""
+    import importlib
+
+    for name in HEAVY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _pool_context() -> Any:
     import multiprocessing
+    import sys
 
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        # forkserver: workers fork from a clean server that has imported NumPy/SciPy once, so
-        # they start fast and never inherit the parent's threads (progress bar, pool manager).
+    if sys.platform.startswith("linux"):
+        # fork: a worker starts in milliseconds with every module already imported. Safe here
+        # because the workers are forked before this process starts any thread (`run_local`).
+        warm_imports()
+        return multiprocessing.get_context("fork")
+    if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["ssimcli.api", "ssimcli.batch"])
+        context.set_forkserver_preload(list(HEAVY_MODULES))
         return context
-    return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("spawn")  # macOS, Windows: fork is unsafe there
+
+
+def _ready() -> bool:
+    return True
 
 
 def run_local(tasks: Iterable[Task], jobs: int) -> Iterator[dict[str, Any]]:
     """Yield one row per task as it finishes (completion order), using ``jobs`` processes.
 
-    ``jobs == 1`` scores in this process: no start-up cost, and the same function.
+    ``jobs == 1`` scores in this process: no start-up cost, and the same function. Otherwise
+    the workers are started before this function returns, so that a caller may start threads
+    (a progress bar) afterwards without any being inherited by a forked worker.
     """
     if jobs <= 1:
-        for task in tasks:
-            yield score_task(task)
-        return
+        return (score_task(task) for task in tasks)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
                                initializer=_worker_init)
+    # The first submit launches every worker (all at once with fork).
+    pool.submit(_ready)
+    return _pool_rows(pool, tasks, jobs)
+
+
+def _pool_rows(pool: ProcessPoolExecutor, tasks: Iterable[Task], jobs: int
+               ) -> Iterator[dict[str, Any]]:
     try:
         yield from _bounded(pool.submit, tasks, jobs * IN_FLIGHT_PER_WORKER)
     finally:
@@ -175,6 +210,7 @@ def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[
             cluster = distributed.LocalCluster(
                 n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.ERROR,
+                env={k: os.environ.get(k, v) for k, v in WORKER_ENV.items()},
             )
             client = distributed.Client(cluster)
         else:

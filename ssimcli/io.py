@@ -237,8 +237,11 @@ def prepare_pair(
         colour = pixels[:, :, : image.colour_channels]
         if image.has_alpha:
             alpha = pixels[:, :, -1:]
-        else:
+        elif not opaque:
             alpha = np.ones(colour.shape[:2] + (1,), dtype=np.float32)
+        else:
+            # Never read: a plane of ones would cost a 4K pair ~0.1 s and a 16k one 1 GiB.
+            alpha = None
         if not opaque and transparency == "composite":
             base = bg[: colour.shape[2]] if colour.shape[2] == 3 else np.float32(bg @ np.asarray(BT601, np.float32))
             colour = colour * alpha + base * (1 - alpha)

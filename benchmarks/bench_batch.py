@@ -90,6 +90,31 @@ def run_batch(ref: Path, cand: Path, out: Path, *extra: str, prefix: tuple[str, 
     return elapsed
 
 
+def _spin(_: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
+def parallel_capacity(workers: int = 2) -> float:
+    """Throughput of ``workers`` CPU-bound processes relative to one, measured now.
+
+    About 2.0 on an idle 2-core machine; lower while other jobs share the cores. It bounds any
+    speed-up from a second worker, so it is printed next to the taskset ratio.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    one = _spin(0)
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_spin, range(workers)))  # start-up, not measured
+        started = time.perf_counter()
+        list(pool.map(_spin, range(workers)))
+        together = time.perf_counter() - started
+    return workers * one / together
+
+
 def best(repeat: int, measure) -> float:  # type: ignore[no-untyped-def]
     return min(measure() for _ in range(repeat))
 
@@ -142,7 +167,8 @@ def main() -> None:
                   f"{peer / seconds:.2f}x |")
         if taskset:
             both, one = rows[-2][1], rows[-1][1]
-            print(f"\ndefault (all usable cores) vs taskset -c 0: {one / both:.2f}x faster")
+            print(f"\ndefault (all usable cores) vs taskset -c 0: {one / both:.2f}x faster; "
+                  f"CPU capacity measured now: 2 busy processes = {parallel_capacity():.2f}x one")
 
 
 if __name__ == "__main__":

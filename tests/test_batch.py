@@ -252,6 +252,13 @@ def test_maps_mirror_the_tree(clean: dict[str, Path], tmp_path: Path, run_cli) -
         assert raw.dtype == np.float32
     grey = np.load(maps / "nested" / "grey.png" / "ssim.npy")
     assert grey.shape == (80, 72)
+    # The same maps as `compare --maps` writes for that pair.
+    single = tmp_path / "single"
+    assert run_cli("compare", clean["ref"] / "nested" / "grey.png",
+                   clean["cand"] / "nested" / "grey.png", "--maps", single).returncode == 0
+    for path in single.glob("*.npy"):
+        assert np.array_equal(np.load(path), np.load(maps / "nested" / "grey.png" / path.name))
+    assert len(list(single.glob("*.npy"))) == len(list((maps / "colour.png").glob("*.npy")))
     worst = tmp_path / "worst"
     result = run_cli("batch", clean["ref"], clean["cand"], "--maps", worst, "--maps-worst", "1",
                      "--format", "json")
@@ -309,3 +316,42 @@ def test_read_previous_drops_a_half_written_line(tmp_path: Path) -> None:
     rows, header = read_previous(path, "csv")
     assert header == ["name", "ssim", "status"]
     assert rows == [{"name": "a.png", "ssim": 0.5, "status": "ok"}]
+
+
+def test_progress_bar_only_on_a_terminal(clean: dict[str, Path], run_cli) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from conftest import _cli_command
+
+    quiet = run_cli("batch", clean["ref"], clean["cand"], "--format", "csv")
+    assert "━" not in quiet.stderr and "ETA" not in quiet.stderr
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*_cli_command(), "batch", str(clean["ref"]), str(clean["cand"]), "--format", "json",
+             "--jobs", "1"],
+            stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL, timeout=120,
+            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: everything has been read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0
+    assert "3/3" in terminal and "ETA" in terminal
+    # The bar never leaks into the data on stdout.
+    assert len(json.loads(proc.stdout)["pairs"]) == 3

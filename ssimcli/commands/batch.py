@@ -48,7 +48,7 @@ BATCH_EPILOG = (
               metavar="N", help="How many worst pairs the table and the summary list.")
 @click.option("--worst-by", type=click.Choice(METRIC_CHOICES), default="ssim", show_default=True,
               help="The metric that ranks pairs for --worst and --maps-worst.")
-@click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Write each pair's maps (.npy and heatmap .png) to DIR/<relative path>/.")
 @click.option("--maps-worst", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --maps: maps for the N worst pairs only (by --worst-by), after scoring.")

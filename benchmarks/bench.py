@@ -62,6 +62,8 @@ HUGE = ("16k-grey", (16384, 16384, 1))
 DECODE = """\
 import sys
 import imageio.v3 as iio
+from PIL import Image
+Image.MAX_IMAGE_PIXELS = None  # the 16k pair is no decompression bomb
 from concurrent.futures import ThreadPoolExecutor
 with ThreadPoolExecutor(2) as pool:
     a, b = pool.map(iio.imread, sys.argv[1:3])

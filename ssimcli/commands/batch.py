@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -104,13 +105,14 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
         if kept:
             say(f"resuming: {len(kept)} of {len(pairing.pairs)} pairs already in {output}")
 
-    sink = _make_sink(output_format, output, options, header)
+    sink = _make_sink(output_format, output, options, header, staged=resume)
     rows: list[dict[str, Any]] = []  # only for --format json, which is one object at the end
     for row in kept.values():
         tally.add(row)
         sink.write(row)
         if output_format == "json":
             rows.append(row)
+    sink.commit()
 
     todo = [p for p in pairing.pairs if p.name not in kept]
     each_maps = maps_dir if maps_worst is None else None
@@ -256,31 +258,62 @@ class _NullSink:
     def write(self, row: dict[str, Any]) -> None:
         pass
 
+    def commit(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
 
 class _StreamSink:
-    """Rows to a file (or stdout) as they come, flushed each time: an interrupt keeps them all."""
+    """Rows to a file (or stdout) as they come, flushed each time: an interrupt keeps them all.
 
-    def __init__(self, output: str | None) -> None:
-        from ..errors import OutputError
+    ``staged``: rows go to memory until `commit` replaces the file with them in one rename and
+    reopens it for appending. A resumed run rewrites the rows it keeps this way, so that an
+    interrupt at that moment cannot lose the earlier run's work.
+    """
 
+    def __init__(self, output: str | None, staged: bool = False) -> None:
         self.output = output
+        self.staged = staged and output is not None
         if output is None:
             self.handle: TextIO = sys.stdout
+        elif self.staged:
+            self.handle = io.StringIO()
         else:
-            try:
-                Path(output).parent.mkdir(parents=True, exist_ok=True)
-                self.handle = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-            except OSError as exc:
-                raise OutputError(output, f"cannot write ({exc.strerror or exc})") from None
+            self.handle = self._open("w")
+
+    def _open(self, mode: str) -> TextIO:
+        from ..errors import OutputError
+
+        try:
+            Path(self.output).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+            return open(self.output, mode, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        except OSError as exc:
+            raise OutputError(self.output, f"cannot write ({exc.strerror or exc})") from None
+
+    def commit(self) -> None:
+        if self.staged:
+            from ..writers import atomic_write_text
+
+            atomic_write_text(self.output, self.handle.getvalue())  # type: ignore[arg-type]
+            self.staged = False
+            self.handle = self._open("a")
 
     def put(self, text: str) -> None:
-        self.handle.write(text)
-        self.handle.flush()
+        try:
+            self.handle.write(text)
+            self.handle.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly rather than with a traceback, and
+            # keep Python from failing again when it flushes stdout at exit.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(2)
 
     def close(self) -> None:
+        self.commit()
         if self.output is not None:
             self.handle.close()
         else:
@@ -292,11 +325,22 @@ class _JsonlSink(_StreamSink):
         self.put(_json_line(row) + "\n")
 
 
+class _Writable:
+    """What `csv.writer` writes to: each line through `_StreamSink.put` (flush, broken pipe)."""
+
+    def __init__(self, sink: _StreamSink) -> None:
+        self.sink = sink
+
+    def write(self, text: str) -> None:
+        self.sink.put(text)
+
+
 class _CsvSink(_StreamSink):
     """CSV rows; the header is fixed at the first scored row (rows before it wait in memory)."""
 
-    def __init__(self, output: str | None, options: Any, header: list[str]) -> None:
-        super().__init__(output)
+    def __init__(self, output: str | None, options: Any, header: list[str],
+                 staged: bool = False) -> None:
+        super().__init__(output, staged)
         self.options = options
         self.columns: list[str] = header if "name" in header else []
         self.waiting: list[dict[str, Any]] = []
@@ -306,10 +350,9 @@ class _CsvSink(_StreamSink):
     def _write_header(self) -> None:
         import csv
 
-        self.writer = csv.DictWriter(self.handle, fieldnames=self.columns,
+        self.writer = csv.DictWriter(_Writable(self), fieldnames=self.columns,
                                      extrasaction="ignore", lineterminator="\n")
         self.writer.writeheader()
-        self.handle.flush()
 
     def _columns_from(self, row: dict[str, Any] | None) -> list[str]:
         from ..writers import pair_csv_row
@@ -351,7 +394,6 @@ class _CsvSink(_StreamSink):
 
         flat = pair_csv_row(row) if "per_channel" in row else row
         self.writer.writerow({k: _csv_value(v) for k, v in flat.items()})
-        self.handle.flush()
 
     def close(self) -> None:
         if not self.columns:
@@ -362,11 +404,12 @@ class _CsvSink(_StreamSink):
         super().close()
 
 
-def _make_sink(output_format: str, output: str | None, options: Any, header: list[str]) -> Any:
+def _make_sink(output_format: str, output: str | None, options: Any, header: list[str],
+               staged: bool) -> Any:
     if output_format == "jsonl":
-        return _JsonlSink(output)
+        return _JsonlSink(output, staged)
     if output_format == "csv":
-        return _CsvSink(output, options, header)
+        return _CsvSink(output, options, header, staged)
     return _NullSink()
 
 

@@ -355,3 +355,43 @@ def test_progress_bar_only_on_a_terminal(clean: dict[str, Path], run_cli) -> Non
     assert "3/3" in terminal and "ETA" in terminal
     # The bar never leaks into the data on stdout.
     assert len(json.loads(proc.stdout)["pairs"]) == 3
+
+
+def test_interrupted_run_keeps_its_rows_and_resumes(tmp_path: Path, photo) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from conftest import _cli_command
+
+    ref, cand = tmp_path / "ref", tmp_path / "cand"
+    ref.mkdir()
+    cand.mkdir()
+    base = to_uint8(photo(480, 640, 3, seed=11))
+    for index in range(8):
+        # Rolled copies: distinct pictures without paying for eight generated ones.
+        image = np.roll(base, 37 * index, axis=1)
+        iio.imwrite(ref / f"p{index}.png", image)
+        iio.imwrite(cand / f"p{index}.png", np.roll(image, 1, axis=0))
+    out = tmp_path / "rows.jsonl"
+    command = [*_cli_command(), "batch", str(ref), str(cand), "--format", "jsonl",
+               "--output", str(out), "--jobs", "1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= 1:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.005)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    done = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 1 <= len(done) < 8
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {len(done)} of 8" in resumed.stderr
+    names = [json.loads(line)["name"] for line in out.read_text().splitlines()]
+    assert sorted(names) == [f"p{i}.png" for i in range(8)]

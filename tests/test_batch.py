@@ -229,6 +229,8 @@ def test_jsonl_streams_and_resumes(clean: dict[str, Path], tmp_path: Path, run_c
     assert again.returncode == 1, again
     assert "resuming: 1 of 3" in again.stderr
     assert "3 of 3 pairs scored" in again.stderr
+    # The summary on stderr covers the kept row too (its marker is the minimum).
+    assert "ssim: mean" in again.stderr and "min 0.250000" in again.stderr
     resumed = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert sorted(resumed) == sorted(r["name"] for r in rows)
     assert resumed[kept["name"]]["ssim"] == 0.25

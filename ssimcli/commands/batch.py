@@ -170,6 +170,13 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
 
             Console().print(renderable)
 
+    if output_format in ("csv", "jsonl"):
+        # Rows carry no summary; the person watching still gets one, on stderr.
+        for metric, entry in summary.items():
+            worst = f", worst {entry['worst'][0]['name']}" if entry["worst"] else ""
+            say(f"{metric}: mean {entry['mean']:.6f} median {entry['median']:.6f} "
+                f"std {entry['std']:.6f} min {entry['min']:.6f} max {entry['max']:.6f} "
+                f"over {entry['count']} pairs{worst}")
     failures = list(tally.failed.items())
     for name, checks in failures[:STDERR_LINES]:
         text = "; ".join(

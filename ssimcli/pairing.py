@@ -16,7 +16,7 @@ Rules
   folder of JPEG outputs without options.
 * ``glob`` (shell pattern, ``*`` also matches ``/``) selects reference files by relative path or by
   file name; candidates that no reference claims are reported as ``extra`` only when their path,
-  with the suffix removed, matches it too.
+  with the suffix removed, matches it too (with ``candidate_ext``, whatever their extension).
 * ``missing``: reference files with no candidate. ``extra``: candidate image files no reference
   claimed (relative to the candidate directory, as they are on disk).
 * When one directory lies inside the other, the inner one is not walked as part of the outer.
@@ -252,7 +252,8 @@ def _reference_names(cand: str, suffix: str, wanted_ext: str | None) -> Iterator
     if suffix and stem.endswith(suffix):
         stem = stem[: -len(suffix)]
     yield stem + ext
-    # The reference may have another extension than the candidate (a .png ground truth for a
-    # .jpg output): a glob like "*.png" should still cover that output.
-    for other in IMAGE_EXTENSIONS:
-        yield stem + other
+    if wanted_ext is not None and ext.lower() == wanted_ext:
+        # With --candidate-ext the outputs have another extension than the references by
+        # design (.png ground truth, .jpg outputs): a glob like "*.png" still covers them.
+        for other in IMAGE_EXTENSIONS:
+            yield stem + other

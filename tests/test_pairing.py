@@ -98,3 +98,18 @@ def test_bad_arguments(tmp_path: Path) -> None:
         pair_directories(tmp_path, tmp_path, candidate_ext="txt")
     with pytest.raises(UsageError, match="--suffix"):
         pair_directories(tmp_path, tmp_path, suffix="a/b")
+
+
+def test_glob_leaves_other_files_out_of_extra(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "r", tmp_path / "c"
+    touch(ref, "a.png", "notes.jpg")
+    touch(cand, "a.png", "notes.jpg", "b.png")
+    pairing = pair_directories(ref, cand, glob="*.png")
+    assert [p.name for p in pairing.pairs] == ["a.png"]
+    assert pairing.missing == [] and pairing.extra == ["b.png"]
+    # With --candidate-ext the candidates' own extension is not held against the glob.
+    touch(cand, "a_SR.jpg", "z_SR.jpg")
+    sr = pair_directories(ref, cand, glob="*.png", suffix="_SR", candidate_ext="jpg")
+    assert [(p.name, p.candidate.name) for p in sr.pairs] == [("a.png", "a_SR.jpg")]
+    # Files without the suffix are not candidates of anything, so they are extra too.
+    assert sr.extra == ["a.png", "b.png", "z_SR.jpg"]

@@ -112,4 +112,4 @@ def test_glob_leaves_other_files_out_of_extra(tmp_path: Path) -> None:
     sr = pair_directories(ref, cand, glob="*.png", suffix="_SR", candidate_ext="jpg")
     assert [(p.name, p.candidate.name) for p in sr.pairs] == [("a.png", "a_SR.jpg")]
     # Files without the suffix are not candidates of anything, so they are extra too.
-    assert sr.extra == ["a.png", "b.png", "z_SR.jpg"]
+    assert sr.extra == ["a.png", "b.png", "notes.jpg", "z_SR.jpg"]

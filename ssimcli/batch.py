@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, UsageError
+from .errors import InputError, SsimCliError, UsageError
 from .options import CompareOptions, Thresholds
 from .pairing import Pair
 
@@ -169,10 +169,25 @@ def _pool_rows(pool: ProcessPoolExecutor, tasks: Iterable[Task], jobs: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class WorkerError(SsimCliError):
+    """The pool itself failed (a worker process was killed); the rows so far are kept."""
+
+
+def failed_row(task: Task, exc: BaseException) -> dict[str, Any]:
+    """The row of a pair whose worker failed, rather than the pair itself (killed, lost)."""
+    text = " ".join(str(exc).split())[:160]
+    return {"name": task.name, "status": "error", "reference": task.reference,
+            "candidate": task.candidate,
+            "error": f"{task.candidate}: the worker scoring this pair failed "
+                     f"({type(exc).__name__}{': ' + text if text else ''}); out of memory?"}
+
+
 def _bounded(submit: Callable[..., Future], tasks: Iterable[Task],
              limit: int) -> Iterator[dict[str, Any]]:
     """imap-like: at most ``limit`` tasks submitted and not yet collected."""
-    pending: set[Future] = set()
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending: dict[Future, Task] = {}
     iterator = iter(tasks)
     exhausted = False
     while True:
@@ -180,13 +195,23 @@ def _bounded(submit: Callable[..., Future], tasks: Iterable[Task],
             task = next(iterator, None)
             if task is None:
                 exhausted = True
-            else:
-                pending.add(submit(score_task, task))
+                continue
+            try:
+                pending[submit(score_task, task)] = task
+            except BrokenProcessPool:
+                raise WorkerError("a worker process died (killed, or out of memory?); the "
+                                  "pairs not yet written were not scored: run again with "
+                                  "--resume to continue") from None
         if not pending:
             return
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
-            yield future.result()
+            task = pending.pop(future)
+            try:
+                row = future.result()
+            except Exception as exc:  # the worker, not the pair, failed: report it per pair
+                row = failed_row(task, exc)
+            yield row
 
 
 def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[str, Any]]:
@@ -223,6 +248,7 @@ def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[
     try:
         workers = max(1, sum(client.nthreads().values()))
         queue = distributed.as_completed()
+        tasks_by_key: dict[str, Task] = {}
         iterator = iter(tasks)
         in_flight = 0
 
@@ -231,13 +257,19 @@ def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[
             if task is None:
                 return False
             # pure=False: the same pair scored twice (a resumed run) is still computed.
-            queue.add(client.submit(score_task, task, pure=False))
+            future = client.submit(score_task, task, pure=False)
+            tasks_by_key[future.key] = task
+            queue.add(future)
             return True
 
         while in_flight < workers * IN_FLIGHT_PER_WORKER and submit_next():
             in_flight += 1
         for future in queue:
-            row = future.result()
+            try:
+                row = future.result()
+            except Exception as exc:  # e.g. KilledWorker: the cluster gave up on this pair
+                row = failed_row(tasks_by_key[future.key], exc)
+            tasks_by_key.pop(future.key, None)
             future.release()
             in_flight -= 1
             if submit_next():

@@ -18,7 +18,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from ssimcli.batch import Tally, read_previous
+from ssimcli.batch import Tally, Task, WorkerError, read_previous, run_local
+from ssimcli.options import CompareOptions
 
 SCORE_KEYS = ("ssim", "cs", "l1", "ssim_l1")
 
@@ -397,3 +398,23 @@ def test_interrupted_run_keeps_its_rows_and_resumes(tmp_path: Path, photo) -> No
     assert f"resuming: {len(done)} of 8" in resumed.stderr
     names = [json.loads(line)["name"] for line in out.read_text().splitlines()]
     assert sorted(names) == [f"p{i}.png" for i in range(8)]
+
+
+def _die(task: Task) -> dict:
+    import os
+
+    os._exit(3)  # what the OOM killer does to a worker: no exception, no cleanup
+
+
+def test_killed_worker_is_reported_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssimcli.batch
+
+    # The pool forks: workers inherit the patched module and so run `_die`.
+    monkeypatch.setattr(ssimcli.batch, "score_task", _die)
+    tasks = [Task(f"p{i}.png", f"r/p{i}.png", f"c/p{i}.png", CompareOptions()) for i in range(20)]
+    rows = []
+    with pytest.raises(WorkerError, match="--resume"):
+        for row in run_local(tasks, 2):
+            rows.append(row)
+    assert rows, "the pairs in flight are reported one by one"
+    assert all(r["status"] == "error" and "worker" in r["error"] for r in rows)

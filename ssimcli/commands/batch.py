@@ -83,6 +83,12 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
     if worst_by.startswith("ms_") and not options.ms_ssim:
         raise UsageError(f"--worst-by {worst_by} needs --ms-ssim")
     jobs = jobs or usable_cores()
+    if scheduler and scheduler != "local":
+        # Remote workers do not share this shell's working directory: give them full paths.
+        import os
+
+        ref_dir, cand_dir = os.path.abspath(ref_dir), os.path.abspath(cand_dir)
+        maps_dir = os.path.abspath(maps_dir) if maps_dir else None
 
     pairing = pair_directories(ref_dir, cand_dir, glob=glob, suffix=suffix,
                                candidate_ext=candidate_ext)

@@ -334,7 +334,7 @@ def _ms_ssim_fast(
             ssim_means, cs_scale = first_scale
         else:
             if scale > 0:
-                xs, ys = fast.downsample2_image(xs), fast.downsample2_image(ys)
+                xs, ys = fast.downsample_pair(xs, ys, threads)
             window = effective_window(params, xs.shape[0], xs.shape[1])
             names = ("ssim", "cs") if scale == last else ("cs",)
             means, _ = fast.strip_metrics(xs, ys, params, window, data_range, names=names,

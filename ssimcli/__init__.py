@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
 from typing import Any
-
-try:
-    __version__ = _metadata.version("ssim-l1")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = ["__version__", "compare", "compare_arrays", "compare_files", "CompareOptions"]
 
 
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("ssim-l1")
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
-    # Lazy: `ssim-l1 --help` must not pay for NumPy, SciPy or imageio.
+    # Lazy: `ssim-l1 --help` must not pay for NumPy, SciPy, imageio, nor importlib.metadata.
+    if name == "__version__":
+        version = _package_version()
+        globals()["__version__"] = version
+        return version
     if name in ("compare", "compare_arrays", "compare_files", "PairResult"):
         from . import api
 

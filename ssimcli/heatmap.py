@@ -57,7 +57,7 @@ def render_heatmap(
     canvas.paste(Image.fromarray(colourise(gradient, low, high)), (bar_x, 29))
     draw = ImageDraw.Draw(canvas)
     draw.rectangle([bar_x - 1, 28, bar_x + bar_width, 28 + bar_height - 1], outline=(0, 0, 0))
-    for fraction, label in zip(fractions, labels):
+    for fraction, label in zip(fractions, labels, strict=True):
         y = 28 + round((1 - fraction) * (bar_height - 1))
         draw.line([bar_x + bar_width, y, bar_x + bar_width + 4, y], fill=(0, 0, 0))
         draw.text((bar_x + bar_width + 7, y), label, fill=(0, 0, 0), font=font, anchor="lm")

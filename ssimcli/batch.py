@@ -281,11 +281,68 @@ def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[
             cluster.close()
 
 
-def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None
-              ) -> Iterator[dict[str, Any]]:
-    """Dispatch to `run_dask` when a scheduler is given, else to `run_local`."""
+def run_gpu(tasks: Iterable[Task], backend: Any, decoders: int) -> Iterator[dict[str, Any]]:
+    """Score on one GPU: ``decoders`` CPU threads decode the next pairs while the GPU computes.
+
+    One process and one CUDA context: the device is fed from a bounded queue of decoded pairs
+    (the codecs release the GIL), so memory stays bounded and the GPU does not wait for PNGs.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .api import compare_loaded, load_pair
+    from .errors import SsimCliError
+
+    def decode(task: Task) -> Any:
+        try:
+            return load_pair(task.reference, task.candidate, task.options.data_range)
+        except SsimCliError as exc:
+            return exc
+
+    iterator = iter(tasks)
+    ahead = max(2, 2 * decoders)
+    with ThreadPoolExecutor(max_workers=decoders) as pool:
+        pending: list[tuple[Task, Future]] = []
+        while True:
+            while len(pending) < ahead:
+                task = next(iterator, None)
+                if task is None:
+                    break
+                pending.append((task, pool.submit(decode, task)))
+            if not pending:
+                return
+            task, future = pending.pop(0)
+            loaded = future.result()
+            if isinstance(loaded, SsimCliError):
+                yield {"name": task.name, "status": "error", "reference": task.reference,
+                       "candidate": task.candidate, "error": str(loaded)}
+                continue
+            try:
+                result = compare_loaded(*loaded, task.options, backend=backend,
+                                        return_maps=task.maps_dir is not None)
+                if task.maps_dir is not None and result.maps is not None:
+                    from .writers import write_maps
+
+                    write_maps(result.maps, maps_folder(task.maps_dir, task.name),
+                               (task.reference, task.candidate))
+                    result.maps = None
+                yield {"name": task.name, "status": "ok", **result.to_dict()}
+            except SsimCliError as exc:
+                yield {"name": task.name, "status": "error", "reference": task.reference,
+                       "candidate": task.candidate, "error": str(exc)}
+
+
+def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None,
+              device: str = "cpu") -> Iterator[dict[str, Any]]:
+    """Dispatch to `run_dask` when a scheduler is given, to `run_gpu` when the device is a GPU
+    (``cuda``, or ``auto`` with CuPy and a device present), else to `run_local`."""
     if scheduler:
         return run_dask(tasks, scheduler, jobs)
+    if device != "cpu":
+        from .metrics.backend import resolve_backend
+
+        backend = resolve_backend(device)  # `cuda` without CuPy: UsageError, exit 2
+        if backend.name == "cuda":
+            return run_gpu(tasks, backend, decoders=max(2, usable_cores()))
     return run_local(tasks, jobs)
 
 

@@ -77,3 +77,71 @@ def test_device_cuda_through_the_cli_equals_cpu(run_cli):
     assert gpu["device"] == "cuda"
     for key in ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1"):
         assert gpu[key] == pytest.approx(cpu[key], abs=1e-6), key
+
+
+@pytest.mark.skipif(CUDA, reason="only meaningful where CUDA is missing")
+@pytest.mark.parametrize("command", ["batch", "check"])
+def test_every_command_has_device_and_cuda_without_cupy_exits_2(run_cli, tmp_path, command):
+    import shutil
+
+    for side in ("ref", "cand"):
+        (tmp_path / side).mkdir()
+        shutil.copy(SAMPLES / "camera.png", tmp_path / side / "camera.png")
+    assert "--device" in run_cli(command, "--help").stdout
+    result = run_cli(command, tmp_path / "ref", tmp_path / "cand", "--device", "cuda")
+    assert result.returncode == 2, result
+    assert "pip install" in result.stderr and "Traceback" not in result.stderr
+    auto = run_cli(command, tmp_path / "ref", tmp_path / "cand", "--device", "auto")
+    assert auto.returncode == 0, auto
+
+
+@pytest.mark.skipif(not CUDA, reason="CuPy or a CUDA device is not available")
+def test_batch_on_the_gpu_equals_the_cpu(run_cli, tmp_path):
+    import shutil
+
+    for side in ("ref", "cand"):
+        (tmp_path / side).mkdir()
+    for ref, cand in [("astronaut.png", "astronaut_jpeg.jpg"), ("coffee.png", "coffee_blur.png")]:
+        shutil.copy(SAMPLES / ref, tmp_path / "ref" / ref)
+        shutil.copy(SAMPLES / cand, tmp_path / "cand" / ref)
+    args = ("batch", tmp_path / "ref", tmp_path / "cand", "--format", "json")
+    gpu = json.loads(run_cli(*args, "--device", "cuda").stdout)
+    cpu = json.loads(run_cli(*args, "--device", "cpu").stdout)
+    by_name = {p["name"]: p for p in cpu["pairs"]}
+    for pair in gpu["pairs"]:
+        assert pair["device"] == "cuda"
+        for key in ("ssim", "cs", "l1", "ssim_l1"):
+            assert pair[key] == pytest.approx(by_name[pair["name"]][key], abs=1e-6)
+
+
+def test_gpu_pipeline_decodes_ahead_and_scores_like_compare(tmp_path):
+    """`run_gpu` is backend-agnostic: run it on the CPU backend where no GPU exists, with a
+    truncated file among the pairs, and check every row against the process-pool path."""
+    import shutil
+
+    from ssimcli.batch import make_tasks, run_gpu, run_local
+    from ssimcli.metrics import cpu_backend
+    from ssimcli.options import CompareOptions
+    from ssimcli.pairing import pair_directories
+
+    for side in ("ref", "cand"):
+        (tmp_path / side).mkdir()
+    names = ["astronaut.png", "coffee.png", "camera.png", "screenshot_ref.png"]
+    for name in names:
+        shutil.copy(SAMPLES / name, tmp_path / "ref" / name)
+        shutil.copy(SAMPLES / name, tmp_path / "cand" / name)
+    shutil.copy(SAMPLES / "coffee_blur.png", tmp_path / "cand" / "coffee.png")
+    data = (SAMPLES / "camera_noise.png").read_bytes()
+    (tmp_path / "cand" / "camera.png").write_bytes(data[: len(data) // 2])
+    pairs = pair_directories(tmp_path / "ref", tmp_path / "cand").pairs
+    options = CompareOptions.build()
+    gpu_rows = {r["name"]: r for r in run_gpu(make_tasks(pairs, options), cpu_backend(), 2)}
+    cpu_rows = {r["name"]: r for r in run_local(make_tasks(pairs, options), 1)}
+    assert set(gpu_rows) == set(names)
+    assert gpu_rows["camera.png"]["status"] == "error"
+    assert "camera.png" in gpu_rows["camera.png"]["error"]
+    for name in names:
+        for key in ("ssim", "cs", "l1", "ssim_l1", "status"):
+            assert gpu_rows[name].get(key) == cpu_rows[name].get(key), (name, key)
+    assert gpu_rows["astronaut.png"]["ssim"] == 1.0
+    assert gpu_rows["coffee.png"]["ssim"] < 0.95

@@ -128,7 +128,8 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
     # Workers start here, before the progress bar's thread exists (see batch.run_local); no
     # more workers than pairs, and none at all for a single pair.
     results = run_tasks(make_tasks(todo, options, each_maps),
-                        jobs=max(1, min(jobs, len(todo))), scheduler=scheduler)
+                        jobs=max(1, min(jobs, len(todo))), scheduler=scheduler,
+                        device=options.device)
     with _progress_bar(progress, len(todo)) as advance:
         say.printer = advance.print
         for row in results:
@@ -147,7 +148,8 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
         worst = {name for name, _ in tally.ranked(worst_by)[:maps_worst]}
         chosen = [p for p in pairing.pairs if p.name in worst]
         for row in run_tasks(make_tasks(chosen, options, maps_dir),
-                             jobs=max(1, min(jobs, len(chosen))), scheduler=scheduler):
+                             jobs=max(1, min(jobs, len(chosen))), scheduler=scheduler,
+                             device=options.device):
             if row["status"] == "error":
                 say(f"error: {row['error']}")
 

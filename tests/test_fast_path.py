@@ -249,3 +249,20 @@ def test_help_and_version_import_no_numerics() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert out.stderr.strip().endswith("[]"), out.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_scores_like_its_parent() -> None:
+    """The kept thread pool and locks are rebuilt in a child (batch forks worker processes)."""
+    import os
+
+    ref_img, cand_img = photo_pair(600, 700, 3, seed=11)
+    expected = compute(ref_img, cand_img).ssim
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os._exit(0 if compute(ref_img, cand_img).ssim == expected else 3)
+        finally:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

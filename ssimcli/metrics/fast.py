@@ -134,6 +134,18 @@ def _helper_pool(helpers: int) -> Any:
         return _POOL
 
 
+def _after_fork_in_child() -> None:
+    # A fork copies locks as they were (maybe held by a thread that does not exist in the
+    # child) and the pool object without its threads: start afresh.
+    global _POOL, _POOL_LOCK, _SPARE_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+    _SPARE_LOCK = threading.Lock()
+    _BlasOneThread._lock = threading.Lock()
+    _BlasOneThread._users = 0
+    _BlasOneThread._limiter = None
+
+
 def _map_indices(index: np.ndarray, n: int, padding: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Source indices in ``[0, n)`` for ``index`` (which may lie outside) under ``padding``.
 
@@ -631,3 +643,7 @@ def strip_metrics(
     totals = sums.sum(axis=0) / area
     means = {name: [float(v) for v in totals[i]] for i, name in enumerate(names)}
     return means, maps_out
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

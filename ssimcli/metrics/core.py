@@ -5,6 +5,11 @@ Every filtering is one separable window applied to a stack of five planes per ch
 two second moments, and centring on half the data range keeps the float32 cancellation in
 ``E[x'^2] - E[x']^2`` small on flat and saturated areas (variance is shift-invariant).
 The array module comes in as a `Backend`, so the same code runs on NumPy or CuPy.
+
+Two paths compute this. On the CPU, `compute` defaults to `fast.strip_metrics`: row strips,
+BLAS banded products, threads, memory bounded by the strip. The whole-image path here
+(`channel_maps` with `reference_filter`, SciPy's ``correlate1d``) is the reference it is
+tested against, selected with ``method="reference"``, and the default on CuPy.
 """
 
 from __future__ import annotations

@@ -370,32 +370,35 @@ class CheckReport:
             "passed_overall": self.exit_code == ExitCode.OK,
         }
 
-    def statistics(self) -> dict[str, dict[str, float | int]]:
-        """Per metric over the compared pairs: count, mean, min, max (as batch's summary)."""
-        out: dict[str, dict[str, float | int]] = {}
-        for metric in ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1"):
-            values = [i.record[metric] for i in self.items
-                      if i.record.get(metric) is not None]
-            if values:
-                out[metric] = {"count": len(values), "mean": float(np.mean(values)),
-                               "min": float(min(values)), "max": float(max(values))}
-        return out
+    def statistics(self) -> dict[str, dict[str, Any]]:
+        """Per metric over the compared pairs: count, mean, median, std, min, max and the worst
+        pairs, computed by batch's own `Tally` so the two commands agree."""
+        from .batch import METRICS, Tally
+
+        tally = Tally()
+        for item in self.items:
+            if item.status != "error":
+                tally.add({"name": item.name, "status": "ok",
+                           **{m: item.record.get(m) for m in METRICS}})
+        return tally.summary()
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` document: ``pairs``, ``missing``, ``extra``, ``summary`` as in batch,
-        plus ``counts`` (batch's names), per-metric ``statistics`` and the overall ``passed``."""
+        """The ``--json`` document: ``pairs``, ``missing``, ``extra``, ``summary`` as in batch
+        (``summary.ssim.mean`` ...; here also the counts and ``exit_code``), plus ``counts``
+        (batch's names), the same per-metric ``statistics`` and the overall ``passed``."""
         summary = self.summary()
+        statistics = self.statistics()
         return {
             "baseline": self.baseline_dir,
             "candidate": self.candidate_dir,
             "pairs": [i.to_dict() for i in self.items],
             "missing": list(self.missing),
             "extra": list(self.extra),
-            "summary": summary,
+            "summary": {**summary, **statistics},
             "counts": {"pairs": len(self.items), "scored": summary["passed"] + summary["failed"],
                        "errors": summary["errors"], "failed": summary["failed"],
                        "missing": summary["missing"], "extra": summary["extra"]},
-            "statistics": self.statistics(),
+            "statistics": statistics,
             "passed": self.exit_code == ExitCode.OK,
         }
 

@@ -433,3 +433,27 @@ def test_masked_ms_ssim_with_everything_compared_is_the_core_ms_ssim(photo):
     values = masked_ms_ssim(x, y, np.ones((176, 176)))
     assert values[0] == pytest.approx(ms_ssim(x, y), rel=1e-5)
     assert masked_ms_ssim(x, x, np.ones((176, 176)))[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_json_summary_has_batch_statistics(run_cli, tmp_path):
+    """`--json` is "as in batch": summary.<metric>.mean/median/std/min/max and worst pairs."""
+    import json
+    import shutil
+
+    from conftest import SAMPLES
+
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    base.mkdir()
+    cand.mkdir()
+    shutil.copy(SAMPLES / "coffee.png", base / "coffee.png")
+    shutil.copy(SAMPLES / "coffee_blur.png", cand / "coffee.png")
+    shutil.copy(SAMPLES / "camera.png", base / "camera.png")
+    shutil.copy(SAMPLES / "camera.png", cand / "camera.png")
+    result = run_cli("check", base, cand, "--json", tmp_path / "out.json")
+    assert result.returncode == 1, result
+    summary = json.loads((tmp_path / "out.json").read_text())["summary"]
+    ssim = summary["ssim"]
+    assert ssim["max"] == 1.0 and ssim["min"] < 0.95
+    assert ssim["mean"] == (ssim["min"] + ssim["max"]) / 2 == ssim["median"]
+    assert ssim["worst"][0]["name"] == "coffee.png"
+    assert summary["failed"] == 1 and summary["exit_code"] == 1

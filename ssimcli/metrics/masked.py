@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Backend, cpu_backend
-from .core import as_planes, channel_maps, downsample2
+from .core import _ms_ssim_combine, as_planes, channel_maps, downsample2
 from .params import MS_SSIM_WEIGHTS, MetricParams, effective_window, ms_ssim_min_size
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in pixels
@@ -197,11 +197,4 @@ def masked_ms_ssim(
         else:
             ssim = np.moveaxis(np.asarray(backend.to_numpy(maps["ssim"])), 0, -1)
             ssim_means = weighted_means(ssim, weights)
-    values = []
-    for c in range(len(ssim_means)):
-        value = 1.0
-        for scale in range(last):
-            value *= max(cs_means[scale][c], 0.0) ** MS_SSIM_WEIGHTS[scale]
-        value *= max(ssim_means[c], 0.0) ** MS_SSIM_WEIGHTS[last]
-        values.append(value)
-    return values
+    return _ms_ssim_combine(cs_means, ssim_means)

@@ -331,25 +331,17 @@ def _ms_ssim_fast(
 
     height, width, _ = xs.shape
     _check_ms_ssim_size(params, height, width)
-    last = len(MS_SSIM_WEIGHTS) - 1
-    cs_means: list[list[float]] = []
-    ssim_means: list[float] = []
-    for scale in range(len(MS_SSIM_WEIGHTS)):
-        if scale == 0 and first_scale is not None:
-            ssim_means, cs_scale = first_scale
-        else:
-            if scale > 0:
-                xs, ys = fast.downsample_pair(xs, ys, threads)
-            window = effective_window(params, xs.shape[0], xs.shape[1])
-            names = ("ssim", "cs") if scale == last else ("cs",)
-            means, _ = fast.strip_metrics(xs, ys, params, window, data_range, names=names,
-                                          strip_rows=strip_rows, threads=threads)
-            cs_scale = means["cs"]
-            if scale == last:
-                ssim_means = means["ssim"]
-        if scale < last:
-            cs_means.append(cs_scale)
-    return _ms_ssim_combine(cs_means, ssim_means)
+
+    def means(pair: tuple[np.ndarray, np.ndarray], want_ssim: bool
+              ) -> tuple[list[float], list[float] | None]:
+        window = effective_window(params, pair[0].shape[0], pair[0].shape[1])
+        names = ("ssim", "cs") if want_ssim else ("cs",)
+        values, _ = fast.strip_metrics(*pair, params, window, data_range, names=names,
+                                       strip_rows=strip_rows, threads=threads)
+        return values["cs"], values.get("ssim")
+
+    return ms_ssim_over_scales(
+        (xs, ys), lambda pair: fast.downsample_pair(*pair, threads), means, first_scale)
 
 
 def downsample2(planes: Any, xp: Any, axes: tuple[int, int] = (1, 2)) -> Any:
@@ -400,6 +392,37 @@ def _ms_ssim_combine(cs_means: list[list[float]], ssim_means: list[float]) -> li
     return values
 
 
+def ms_ssim_over_scales(
+    state: Any,
+    downsample: Callable[[Any], Any],
+    means: Callable[[Any, bool], tuple[list[float], list[float] | None]],
+    first_scale: tuple[list[float], list[float]] | None = None,
+) -> list[float]:
+    """The MS-SSIM scale loop shared by every path (reference, fast, masked).
+
+    ``state`` holds the images at scale 0 (and whatever else travels down the scales, such as
+    a mask); ``downsample(state)`` gives the next scale; ``means(state, want_ssim)`` gives the
+    per-channel CS means and, when asked (last scale), the SSIM means. ``first_scale`` =
+    (SSIM means, CS means) of scale 0 when the caller already has them.
+    """
+    last = len(MS_SSIM_WEIGHTS) - 1
+    cs_means: list[list[float]] = []
+    ssim_means: list[float] | None = None
+    for scale in range(last + 1):
+        if scale == 0 and first_scale is not None:
+            cs = first_scale[1]
+        else:
+            if scale:
+                state = downsample(state)
+            cs, ssim = means(state, scale == last)
+            if scale == last:
+                ssim_means = ssim
+        if scale < last:
+            cs_means.append(cs)
+    assert ssim_means is not None  # the last scale always asks for SSIM
+    return _ms_ssim_combine(cs_means, ssim_means)
+
+
 def _ms_ssim_per_channel(
     xs: Any,
     ys: Any,
@@ -413,24 +436,17 @@ def _ms_ssim_per_channel(
     xp = backend.xp
     _, height, width = xs.shape
     _check_ms_ssim_size(params, height, width)
-    cs_means: list[list[float]] = []
-    ssim_means: list[float] = []
-    last = len(MS_SSIM_WEIGHTS) - 1
-    for scale in range(len(MS_SSIM_WEIGHTS)):
-        if scale == 0 and first_scale is not None:
-            ssim_means, cs_scale = first_scale
-        else:
-            if scale > 0:
-                xs, ys = downsample2(xs, xp), downsample2(ys, xp)
-            window = effective_window(params, xs.shape[1], xs.shape[2])
-            maps = channel_maps(xs, ys, params, window, data_range, backend, False, separable_filter)
-            radius = window.radius if params.mean_over == "valid" else 0
-            cs_scale = region_means(maps["cs"], radius, xp)
-            if scale == last:
-                ssim_means = region_means(maps["ssim"], radius, xp)
-        if scale < last:
-            cs_means.append(cs_scale)
-    return _ms_ssim_combine(cs_means, ssim_means)
+
+    def means(pair: tuple[Any, Any], want_ssim: bool) -> tuple[list[float], list[float] | None]:
+        window = effective_window(params, pair[0].shape[1], pair[0].shape[2])
+        maps = channel_maps(*pair, params, window, data_range, backend, False, separable_filter)
+        radius = window.radius if params.mean_over == "valid" else 0
+        ssim = region_means(maps["ssim"], radius, xp) if want_ssim else None
+        return region_means(maps["cs"], radius, xp), ssim
+
+    return ms_ssim_over_scales(
+        (xs, ys), lambda pair: (downsample2(pair[0], xp), downsample2(pair[1], xp)), means,
+        first_scale)
 
 
 def ms_ssim(

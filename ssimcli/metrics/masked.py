@@ -9,15 +9,15 @@ rectangle would still leak into the score through the windows that straddle the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .backend import Backend, cpu_backend
-from .core import _ms_ssim_combine, as_planes, channel_maps, downsample2
-from .params import MS_SSIM_WEIGHTS, MetricParams, effective_window, ms_ssim_min_size
+from .core import _check_ms_ssim_size, as_planes, channel_maps, downsample2, ms_ssim_over_scales
+from .params import MetricParams, effective_window
 
 Rect = tuple[int, int, int, int]  # x, y, width, height in pixels
 
@@ -174,27 +174,24 @@ def masked_ms_ssim(
     xp = backend.xp
     xs = as_planes(x, xp, params.dtype)
     ys = as_planes(y, xp, params.dtype)
-    _, height, width = xs.shape
-    minimum = ms_ssim_min_size(params)
-    if min(height, width) < minimum:
-        raise ValueError(f"MS-SSIM needs images of at least {minimum}x{minimum} pixels; "
-                         f"got {width}x{height}")
-    plane = np.asarray(area, dtype=np.float64)[None]
-    last = len(MS_SSIM_WEIGHTS) - 1
-    cs_means: list[Sequence[float]] = []
-    ssim_means: Sequence[float] = []
-    for scale in range(last + 1):
-        if scale:
-            xs, ys = downsample2(xs, xp), downsample2(ys, xp)
-            plane = downsample2(plane, np)
+    _check_ms_ssim_size(params, xs.shape[1], xs.shape[2])
+
+    def downsample(state: tuple[Any, Any, np.ndarray]) -> tuple[Any, Any, np.ndarray]:
+        return downsample2(state[0], xp), downsample2(state[1], xp), downsample2(state[2], np)
+
+    def means(state: tuple[Any, Any, np.ndarray], want_ssim: bool
+              ) -> tuple[list[float], list[float] | None]:
+        xs, ys, plane = state
         window = effective_window(params, xs.shape[1], xs.shape[2])
         maps = channel_maps(xs, ys, params, window, data_range, backend, False)
         border = window.radius if params.mean_over == "valid" else 0
         weights = map_weights(plane[0], xs.shape[1], xs.shape[2], window.size, border)
-        cs = np.moveaxis(np.asarray(backend.to_numpy(maps["cs"])), 0, -1)
-        if scale < last:
-            cs_means.append(weighted_means(cs, weights))
-        else:
-            ssim = np.moveaxis(np.asarray(backend.to_numpy(maps["ssim"])), 0, -1)
-            ssim_means = weighted_means(ssim, weights)
-    return _ms_ssim_combine(cs_means, ssim_means)
+
+        def weighted(name: str) -> list[float]:
+            map_ = np.moveaxis(np.asarray(backend.to_numpy(maps[name])), 0, -1)
+            return list(weighted_means(map_, weights))
+
+        return weighted("cs"), (weighted("ssim") if want_ssim else None)
+
+    plane = np.asarray(area, dtype=np.float64)[None]
+    return ms_ssim_over_scales((xs, ys, plane), downsample, means)

@@ -228,16 +228,10 @@ def _failure_message(item: Any, baseline: Path, candidate: Path, heatmap: Path |
     lines = [f"image differs from its baseline {baseline}"]
     if item.status == "error":
         lines.append(f"  cannot compare: {item.error}")
+    from .writers import describe_check
+
     for check in item.checks:
-        sign = ">=" if check["kind"] == "min" else "<="
-        value = "n/a" if check["value"] is None else f"{check['value']:.6f}"
-        margin = "" if check["margin"] is None else f" (margin {check['margin']:+.6f})"
-        mark = "ok  " if check["passed"] else "FAIL"
-        line = f"  {mark} {check['metric']} {value} {sign} {check['limit']:g}{margin}"
-        if check.get("region"):
-            r = check["region"]
-            line += f" worst {r['width']}x{r['height']} window at x={r['x']}, y={r['y']}"
-        lines.append(line)
+        lines.append(f"  {'ok  ' if check['passed'] else 'FAIL'} {describe_check(check)}")
     lines.append(f"  candidate: {candidate}")
     if heatmap is not None:
         lines.append(f"  heatmap:   {heatmap}")

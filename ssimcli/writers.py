@@ -132,17 +132,28 @@ def compare_table(record: dict[str, Any], checks: list[dict[str, Any]]) -> Any:
     return Group(*parts)
 
 
+def describe_check(check: dict[str, Any]) -> str:
+    """One threshold check in words: ``ssim 0.812345 >= 0.95 (margin -0.137655)``, plus the
+    worst window for the local rule. Every command and report phrases a check this way."""
+    sign = ">=" if check["kind"] == "min" else "<="
+    value = "n/a" if check["value"] is None else f"{check['value']:.6f}"
+    margin = "" if check["margin"] is None else f" (margin {check['margin']:+.6f})"
+    text = f"{check['metric']} {value} {sign} {check['limit']:g}{margin}"
+    region = check.get("region")
+    if region:
+        text += (f", worst {region['width']}x{region['height']} window at "
+                 f"x={region['x']}, y={region['y']}")
+    return text
+
+
 def checks_text(checks: list[dict[str, Any]]) -> Any:
     from rich.text import Text
 
     text = Text()
     for check in checks:
-        sign = ">=" if check["kind"] == "min" else "<="
         mark, style = ("PASS", "green") if check["passed"] else ("FAIL", "bold red")
-        value = "n/a" if check["value"] is None else f"{check['value']:.6f}"
-        margin = "" if check["margin"] is None else f"  (margin {check['margin']:+.6f})"
-        text.append(f"{mark}", style=style)
-        text.append(f"  {check['metric']} {value} {sign} {check['limit']:g}{margin}\n")
+        text.append(mark, style=style)
+        text.append(f"  {describe_check(check)}\n")
     return text
 
 

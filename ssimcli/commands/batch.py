@@ -185,11 +185,11 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
             say(f"{metric}: mean {entry['mean']:.6f} median {entry['median']:.6f} "
                 f"std {entry['std']:.6f} min {entry['min']:.6f} max {entry['max']:.6f} "
                 f"over {entry['count']} pairs{worst}")
+    from ..writers import describe_check
+
     failures = list(tally.failed.items())
     for name, checks in failures[:STDERR_LINES]:
-        text = "; ".join(
-            f"{c['metric']} {c['value']} is not {'>=' if c['kind'] == 'min' else '<='} "
-            f"{c['limit']:g}" for c in checks)
+        text = "; ".join(describe_check(c) for c in checks)
         say(f"threshold failed: {name}: {text}")
     if len(failures) > STDERR_LINES:
         say(f"threshold failed: ... and {len(failures) - STDERR_LINES} more pairs")

@@ -34,6 +34,7 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
     from ..writers import (
         atomic_write_text,
         compare_table,
+        describe_check,
         guard_not_input,
         pair_csv_row,
         render_to_text,
@@ -71,8 +72,6 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
         Console().print(compare_table(record, checks))
     failed = [c for c in checks if not c["passed"]]
     for check in failed:
-        sign = ">=" if check["kind"] == "min" else "<="
-        click.echo(f"threshold failed: {check['metric']} {check['value']} is not "
-                   f"{sign} {check['limit']:g}", err=True)
+        click.echo(f"threshold failed: {describe_check(check)}", err=True)
     if failed:
         sys.exit(1)

@@ -180,9 +180,13 @@ def test_never_writes_over_an_input(run_cli, pair):
     result = run_cli("compare", ref, cand, "--format", "json", "--output", cand)
     assert result.returncode == 2 and "input" in result.stderr
     assert cand.read_bytes() == before
-    maps_over_input = run_cli("compare", ref, cand, "--maps", cand.parent)
-    assert maps_over_input.returncode == 0  # maps are named ssim.png etc, not the inputs
-    assert cand.read_bytes() == before
+    # An input that happens to be named like a map in the --maps folder is refused, not replaced.
+    named_like_a_map = cand.parent / "ssim.png"
+    named_like_a_map.write_bytes(before)
+    refused = run_cli("compare", ref, named_like_a_map, "--maps", cand.parent)
+    assert refused.returncode == 2 and "ssim.png" in refused.stderr, refused
+    assert named_like_a_map.read_bytes() == before
+    assert not (cand.parent / "cs.npy").exists()  # checked before anything is written
 
 
 def test_output_file_gets_the_payload(run_cli, pair, tmp_path):

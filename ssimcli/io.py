@@ -8,7 +8,6 @@ imageio's Pillow plugin; ``.npy`` through NumPy.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,43 +225,36 @@ def prepare_pair(
             f"channel mismatch: {names[candidate.colour_channels]} vs reference "
             f"{names[reference.colour_channels]}; use --color luma to compare them as grey",
         )
-    bg = np.asarray(parse_background(background), dtype=np.float32)
     opaque = all(
         not image.has_alpha or bool((image.pixels[:, :, -1] == 1.0).all())
         for image in (reference, candidate)
     )
+    composite = not opaque and transparency == "composite"
+    alpha_channel = not opaque and transparency == "channel"
+    background_rgb = np.asarray(parse_background(background), dtype=np.float32)
+    backgrounds = {3: background_rgb, 1: np.float32(background_rgb @ np.asarray(BT601, np.float32))}
     arrays = []
     for image in (reference, candidate):
         pixels = image.pixels
         colour = pixels[:, :, : image.colour_channels]
-        if image.has_alpha:
+        if opaque:
+            alpha = None  # never read: a plane of ones would cost a 16k pair 1 GiB
+        elif image.has_alpha:
             alpha = pixels[:, :, -1:]
-        elif not opaque:
-            alpha = np.ones(colour.shape[:2] + (1,), dtype=np.float32)
         else:
-            # Never read: a plane of ones would cost a 4K pair ~0.1 s and a 16k one 1 GiB.
-            alpha = None
-        if not opaque and transparency == "composite":
-            base = bg[: colour.shape[2]] if colour.shape[2] == 3 else np.float32(bg @ np.asarray(BT601, np.float32))
-            colour = colour * alpha + base * (1 - alpha)
-        if color == "luma":
-            colour = _luma(colour) if colour.shape[2] == 3 else colour
-        if not opaque and transparency == "channel":
+            alpha = np.ones(colour.shape[:2] + (1,), dtype=np.float32)
+        if composite:
+            colour = colour * alpha + backgrounds[colour.shape[2]] * (1 - alpha)
+        if color == "luma" and colour.shape[2] == 3:
+            colour = _luma(colour)
+        if alpha_channel:
             colour = np.concatenate([colour, alpha], axis=2)
         arrays.append(np.ascontiguousarray(colour, dtype=np.float32))
     if color == "luma":
         names = ["Y"]
-    elif arrays[0].shape[2] - (1 if (not opaque and transparency == "channel") else 0) == 3:
-        names = ["R", "G", "B"]
-    else:
-        names = ["L"]
-    if not opaque and transparency == "channel":
-        names = names + ["A"]
+    else:  # both have the same colour channels: checked above
+        names = ["R", "G", "B"] if reference.colour_channels == 3 else ["L"]
+    if alpha_channel:
+        names.append("A")
     return arrays[0], arrays[1], names
 
-
-def same_file(a: str | Path, b: str | Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)

@@ -162,3 +162,13 @@ def test_luma_makes_grey_and_colour_comparable():
     assert names == ["Y"] and x.shape == y.shape == (12, 14, 1)
     expected = colour.pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     np.testing.assert_allclose(y[:, :, 0], expected, atol=1e-6)
+
+
+def test_grey_with_alpha_composites_on_the_grey_of_the_background():
+    grey = np.empty((6, 7, 2), dtype=np.float32)
+    grey[:, :, 0] = 0.4
+    grey[:, :, 1] = 0.25
+    x, _, names = prepare_pair(_loaded(grey), _loaded(grey), background="#ff0000")
+    # Pure red's BT.601 luma is 0.299: 0.4 * 0.25 + 0.299 * 0.75.
+    np.testing.assert_allclose(x[:, :, 0], 0.4 * 0.25 + 0.299 * 0.75, atol=1e-6)
+    assert names == ["L"]

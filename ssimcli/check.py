@@ -157,17 +157,9 @@ def describe_failure(item: ImageCheck) -> str:
     """One line: every failing check with value and limit (and the local region)."""
     if item.status == "error":
         return f"cannot compare: {item.error}"
-    parts = []
-    for check in item.failed_checks:
-        sign = ">=" if check["kind"] == "min" else "<="
-        value = "n/a" if check["value"] is None else f"{check['value']:.6f}"
-        text = f"{check['metric']} {value} is not {sign} {check['limit']:g}"
-        region = check.get("region")
-        if region:
-            text += (f" (worst {region['width']}x{region['height']} window at "
-                     f"x={region['x']}, y={region['y']})")
-        parts.append(text)
-    return "; ".join(parts)
+    from .writers import describe_check
+
+    return "; ".join(describe_check(check) for check in item.failed_checks)
 
 
 class MaskCache:

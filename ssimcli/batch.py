@@ -1,8 +1,8 @@
-"""Scoring many pairs: a bounded process pool (or a Dask cluster), streaming rows, a summary.
+"""Scoring many pairs: a bounded process pool (or a Dask cluster, or one GPU), and a summary.
 
 No Click and no printing here: the ``batch`` command formats and reports; this module decides
-what is computed where. Every pair goes through `ssimcli.api.compare_files`, the function
-``compare`` uses, so a pair scores exactly the same in ``batch`` as in ``compare``.
+what is computed where. Every pair goes through `ssimcli.pipeline.score_pair`, the pipeline
+``compare`` and ``check`` use, so a pair scores exactly the same everywhere.
 
 Rows
 ----
@@ -24,29 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, SsimCliError, UsageError
+from .errors import ExitCode, InputError, SsimCliError, UsageError
 from .options import CompareOptions, Thresholds
 from .pairing import Pair
+from .pipeline import ERROR, WORKER, PairJob, PairOutcome, error_outcome, score_pair
+from .vocabulary import HIGHER_IS_BETTER, METRICS
 
-METRICS = ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1")
-# Which end of each metric is "worse": similarity scores are worse when low, distances when high.
-HIGHER_IS_BETTER = {"ssim": True, "cs": True, "ms_ssim": True,
-                    "l1": False, "ssim_l1": False, "ms_ssim_l1": False}
 DASK_HINT = "pip install 'ssim-l1[dask]'"
 # Tasks in flight per worker: enough to keep every worker fed while results are written, few
 # enough that memory does not grow with the number of pairs.
 IN_FLIGHT_PER_WORKER = 4
 
 
-@dataclass(frozen=True)
-class Task:
-    """One unit of work, small and picklable (it travels to pool and Dask workers)."""
-
-    name: str
-    reference: str
-    candidate: str
-    options: CompareOptions
-    maps_dir: str | None = None
+#: One pair to score: the pipeline's job (small and picklable: it travels to workers).
+Task = PairJob
 
 
 def usable_cores() -> int:
@@ -67,33 +58,10 @@ def maps_folder(maps_dir: str | Path, name: str) -> Path:
 
 
 def score_task(task: Task) -> dict[str, Any]:
-    """Score one pair; never raises for a bad pair (the row carries the error instead).
-
-    Runs in pool and Dask workers. When ``task.maps_dir`` is set the maps are written here,
-    in the worker, so they never travel back to the parent or stay in memory.
-    """
-    from .api import compare_files
-    from .errors import SsimCliError
-
-    try:
-        want_maps = task.maps_dir is not None
-        result = compare_files(task.reference, task.candidate, task.options, return_maps=want_maps)
-        if want_maps and result.maps is not None:
-            from .writers import write_maps
-
-            write_maps(result.maps, maps_folder(task.maps_dir, task.name),  # type: ignore[arg-type]
-                       (task.reference, task.candidate))
-            result.maps = None
-        return {"name": task.name, "status": "ok", **result.to_dict()}
-    except SsimCliError as exc:
-        message = str(exc)
-    except MemoryError:
-        message = f"{task.candidate}: out of memory"
-    except Exception as exc:  # one odd file must not stop thousands of others
-        text = " ".join(str(exc).split())[:200]
-        message = f"{task.candidate}: {type(exc).__name__}: {text}"
-    return {"name": task.name, "status": "error", "reference": task.reference,
-            "candidate": task.candidate, "error": message}
+    """Score one pair through the pair pipeline; never raises for a bad pair (the row carries
+    the error instead). Runs in pool and Dask workers, which write the pair's maps themselves
+    so that maps never travel back to the parent."""
+    return score_pair(task).to_row()
 
 
 # The metric engine may spread one pair over threads on every core; when pairs already run in
@@ -176,10 +144,10 @@ class WorkerError(SsimCliError):
 def failed_row(task: Task, exc: BaseException) -> dict[str, Any]:
     """The row of a pair whose worker failed, rather than the pair itself (killed, lost)."""
     text = " ".join(str(exc).split())[:160]
-    return {"name": task.name, "status": "error", "reference": task.reference,
-            "candidate": task.candidate,
-            "error": f"{task.candidate}: the worker scoring this pair failed "
-                     f"({type(exc).__name__}{': ' + text if text else ''}); out of memory?"}
+    message = (f"{task.candidate}: the worker scoring this pair failed "
+               f"({type(exc).__name__}{': ' + text if text else ''}); out of memory?")
+    return PairOutcome(task.name, task.reference, task.candidate, status=ERROR, error=message,
+                       error_kind=WORKER).to_row()
 
 
 def _bounded(submit: Callable[..., Future], tasks: Iterable[Task],
@@ -286,16 +254,17 @@ def run_gpu(tasks: Iterable[Task], backend: Any, decoders: int) -> Iterator[dict
 
     One process and one CUDA context: the device is fed from a bounded queue of decoded pairs
     (the codecs release the GIL), so memory stays bounded and the GPU does not wait for PNGs.
+    A pair that fails to decode, or runs the device out of memory, is an error row like any
+    other (the same pipeline, the same policy).
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .api import compare_loaded, load_pair
-    from .errors import SsimCliError
+    from .api import load_pair
 
     def decode(task: Task) -> Any:
         try:
             return load_pair(task.reference, task.candidate, task.options.data_range)
-        except SsimCliError as exc:
+        except Exception as exc:  # handed to the pipeline's error policy, which names the pair
             return exc
 
     iterator = iter(tasks)
@@ -312,23 +281,10 @@ def run_gpu(tasks: Iterable[Task], backend: Any, decoders: int) -> Iterator[dict
                 return
             task, future = pending.pop(0)
             loaded = future.result()
-            if isinstance(loaded, SsimCliError):
-                yield {"name": task.name, "status": "error", "reference": task.reference,
-                       "candidate": task.candidate, "error": str(loaded)}
-                continue
-            try:
-                result = compare_loaded(*loaded, task.options, backend=backend,
-                                        return_maps=task.maps_dir is not None)
-                if task.maps_dir is not None and result.maps is not None:
-                    from .writers import write_maps
-
-                    write_maps(result.maps, maps_folder(task.maps_dir, task.name),
-                               (task.reference, task.candidate))
-                    result.maps = None
-                yield {"name": task.name, "status": "ok", **result.to_dict()}
-            except SsimCliError as exc:
-                yield {"name": task.name, "status": "error", "reference": task.reference,
-                       "candidate": task.candidate, "error": str(exc)}
+            if isinstance(loaded, BaseException):
+                yield error_outcome(task, loaded).to_row()
+            else:
+                yield score_pair(task, backend=backend, loaded=loaded).to_row()
 
 
 def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None,
@@ -350,8 +306,8 @@ def make_tasks(pairs: Iterable[Pair], options: CompareOptions, maps_dir: str | P
                ) -> Iterator[Task]:
     """One `Task` per pair (lazily, so a huge pairing is not copied)."""
     for pair in pairs:
-        yield Task(pair.name, str(pair.reference), str(pair.candidate), options,
-                   None if maps_dir is None else str(maps_dir))
+        folder = None if maps_dir is None else str(maps_folder(maps_dir, pair.name))
+        yield Task(pair.name, str(pair.reference), str(pair.candidate), options, maps_dir=folder)
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -417,6 +373,59 @@ class Tally:
                 "worst": [{"name": n, "value": v} for n, v in ranked[: self.worst_n]],
             }
         return out
+
+
+@dataclass
+class BatchReport:
+    """Everything one batch run found, and its exit code (the command's only verdict)."""
+
+    pairing: Any
+    tally: Tally
+    keep_rows: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    resumed: int = 0
+    scored_now: int = 0
+    elapsed: float = 0.0
+
+    def add(self, row: dict[str, Any], resumed: bool = False) -> None:
+        self.tally.add(row)
+        self.resumed += resumed
+        if self.keep_rows:
+            self.rows.append(row)
+
+    @property
+    def summary(self) -> dict[str, dict[str, Any]]:
+        return self.tally.summary()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "pairs": len(self.pairing.pairs), "scored": len(self.tally.scores),
+            "errors": len(self.tally.errors), "failed": len(self.tally.failed),
+            "missing": len(self.pairing.missing), "extra": len(self.pairing.extra),
+            "resumed": self.resumed,
+        }
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """2 when any pair could not be scored, else 1 when any failed a limit, else 0."""
+        if self.tally.errors:
+            return ExitCode.BAD_INPUT
+        if self.tally.failed:
+            return ExitCode.THRESHOLD_FAILED
+        return ExitCode.OK
+
+    def to_json(self, thresholds: Thresholds) -> dict[str, Any]:
+        """The ``--format json`` document: pairs, missing, extra, summary, counts."""
+        payload: dict[str, Any] = {
+            "pairs": sorted(self.rows, key=lambda r: r["name"]),
+            "missing": self.pairing.missing, "extra": self.pairing.extra,
+            "summary": self.summary, "counts": self.counts,
+        }
+        if thresholds.active():
+            payload["thresholds"] = thresholds.active()
+            payload["passed"] = not self.tally.failed
+        return payload
 
 
 def _is_number(value: Any) -> bool:

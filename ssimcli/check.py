@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import CheckConfig
-from .errors import ExitCode, InputError, PairError, SsimCliError, UsageError
-from .metrics.masked import LocalWorst, Rect, compare_area, map_weights, masked_ms_ssim, weighted_means, worst_window
-from .options import THRESHOLD_KEYS, CompareOptions, Thresholds
+from .config import CheckConfig, resolve_rule_settings
+from .errors import ExitCode
+from .metrics.masked import LocalWorst
+from .options import CompareOptions
+from .output import copy_file
+from .pipeline import ERROR, FAILED, PAIR, MaskCache, PairJob, PairOutcome, Rules, score_pair
 
 DEFAULT_MIN_SSIM = 0.95
 DEFAULT_LOCAL_WINDOW = 32
@@ -41,42 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "ignore": (), "mask": None,
 }
 RULE_KEYS = tuple(DEFAULTS)
+#: ``check``'s statuses for the pipeline's outcomes.
+_STATUS = {"ok": "pass", FAILED: "fail", ERROR: "error"}
 
-
-@dataclass(frozen=True)
-class Rules:
-    """Every limit that applies to one image (after command line, overrides and file merge)."""
-
-    min_ssim: float | None = DEFAULT_MIN_SSIM
-    min_cs: float | None = None
-    max_l1: float | None = None
-    max_ssim_l1: float | None = None
-    min_ms_ssim: float | None = None
-    min_local_ssim: float | None = None
-    local_window: int = DEFAULT_LOCAL_WINDOW
-    ignore: tuple[Rect, ...] = ()
-    mask: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.min_local_ssim is not None and not math.isfinite(self.min_local_ssim):
-            raise UsageError("--min-local-ssim must be a finite number")
-        if isinstance(self.local_window, bool) or int(self.local_window) < 1:
-            raise UsageError(f"--local-window must be a positive integer, got {self.local_window}")
-
-    @property
-    def thresholds(self) -> Thresholds:
-        return Thresholds(**{name: getattr(self, name) for name in THRESHOLD_KEYS})
-
-    @property
-    def needs_maps(self) -> bool:
-        return self.min_local_ssim is not None or bool(self.ignore) or self.mask is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **{name: getattr(self, name) for name in THRESHOLD_KEYS},
-            "min_local_ssim": self.min_local_ssim, "local_window": self.local_window,
-            "ignore": [list(r) for r in self.ignore], "mask": self.mask,
-        }
+__all__ = ["DEFAULTS", "CheckReport", "ImageCheck", "MaskCache", "Rules", "check_pair",
+           "resolve_rules"]
 
 
 def resolve_rules(name: str, given: dict[str, Any], config: CheckConfig | None = None) -> Rules:
@@ -87,16 +57,11 @@ def resolve_rules(name: str, given: dict[str, Any], config: CheckConfig | None =
     name : str
         The image's ``/``-separated path relative to the baseline folder (what globs match).
     given : dict
-        Settings given on the command line only (absent keys were not given).
+        Settings given on the command line (or the plugin's call) only: absent keys were not given.
     config : CheckConfig, optional
         The ``[tool.ssim-l1]`` settings.
     """
-    merged = dict(DEFAULTS)
-    if config is not None:
-        merged.update({k: v for k, v in config.for_image(name).items() if k in DEFAULTS})
-    merged.update({k: v for k, v in given.items() if k in DEFAULTS})
-    merged["ignore"] = tuple(merged["ignore"] or ())
-    return Rules(**merged)
+    return Rules(**resolve_rule_settings(name, given, config, DEFAULTS))
 
 
 @dataclass
@@ -120,6 +85,16 @@ class ImageCheck:
     compare_area: np.ndarray | None = field(default=None, repr=False)
     loaded: tuple[Any, Any] | None = field(default=None, repr=False)
     display_region: LocalWorst | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_outcome(cls, outcome: PairOutcome, rules: Rules) -> ImageCheck:
+        return cls(
+            outcome.name, outcome.reference, outcome.candidate, rules,
+            status=_STATUS[outcome.status], record=outcome.record, checks=outcome.checks,
+            local=outcome.local, error=outcome.error, error_kind=outcome.error_kind,
+            ssim_map=outcome.ssim_map, compare_area=outcome.compare_area,
+            loaded=outcome.loaded, display_region=outcome.display_region,
+        )
 
     @property
     def passed(self) -> bool:
@@ -162,25 +137,6 @@ def describe_failure(item: ImageCheck) -> str:
     return "; ".join(describe_check(check) for check in item.failed_checks)
 
 
-class MaskCache:
-    """Loads each mask file once per run: ``(H, W)`` float64 in [0, 1], 1 (white) = compare."""
-
-    def __init__(self) -> None:
-        self._masks: dict[str, np.ndarray] = {}
-
-    def get(self, path: str) -> np.ndarray:
-        if path not in self._masks:
-            from .io import load_image
-
-            loaded = load_image(path)
-            colour = loaded.pixels[..., : loaded.colour_channels]
-            mask = colour.mean(axis=2, dtype=np.float64)
-            if loaded.has_alpha:  # a transparent pixel compares nothing
-                mask = mask * loaded.pixels[..., -1]
-            self._masks[path] = mask
-        return self._masks[path]
-
-
 def check_pair(
     name: str,
     baseline: str | Path,
@@ -191,117 +147,46 @@ def check_pair(
     keep_maps: bool = False,
     masks: MaskCache | None = None,
 ) -> ImageCheck:
-    """Compare one pair and apply the rules; input problems become ``status="error"``.
+    """Compare one pair through the pair pipeline and apply the rules (errors become
+    ``status="error"``). ``keep_maps`` keeps the SSIM map and pixels for the review page."""
+    job = PairJob(name, str(baseline), str(candidate), options, rules, keep_maps=keep_maps)
+    return ImageCheck.from_outcome(score_pair(job, masks=masks), rules)
 
-    Parameters
-    ----------
-    name : str
-        Relative path of the image (for reports and globs).
-    baseline, candidate : str or Path
-        The two files.
-    options : CompareOptions
-        Metric settings (``ms_ssim`` is switched on when ``rules.min_ms_ssim`` is set).
-    rules : Rules
-        Limits, the local rule, ignore rectangles and mask.
-    keep_maps : bool
-        Keep the SSIM map on the result (for the HTML report's heatmap).
-    masks : MaskCache, optional
-        Shared between pairs so a mask is decoded once.
-    """
-    from dataclasses import replace
 
-    from .api import compare_loaded, load_pair
-
-    item = ImageCheck(name, str(baseline), str(candidate), rules)
-    if rules.min_ms_ssim is not None and not options.ms_ssim:
-        options = replace(options, ms_ssim=True)
+def usable_cores(limit: int = 8) -> int:
+    """CPU cores this process may use (``taskset`` and cgroup affinity), at most ``limit``:
+    each image in flight holds its maps in memory."""
     try:
-        ref, cand = load_pair(baseline, candidate, options.data_range)
-        want_maps = keep_maps or rules.needs_maps
-        result = compare_loaded(ref, cand, options, return_maps=want_maps)
-        record = result.to_dict()
-        area = None
-        if rules.ignore or rules.mask is not None:
-            mask = None
-            if rules.mask is not None:
-                mask = (masks or MaskCache()).get(rules.mask)
-                if mask.shape != (result.height, result.width):
-                    raise InputError(rules.mask, f"mask is {mask.shape[1]}x{mask.shape[0]}, "
-                                                 f"image {name} is {result.width}x{result.height}")
-            area = compare_area(result.height, result.width, mask=mask, ignore=rules.ignore)
-        scores = result.scores()
-        weights = None
-        if result.maps is not None:
-            window = result.metrics.window
-            border = window.radius if options.params.mean_over == "valid" else 0
-            weights = map_weights(area, result.height, result.width, window.size, border)
-        if area is not None and result.maps is not None and weights is not None:
-            try:
-                _apply_area(record, scores, result, weights, area, ref, cand, options)
-            except ValueError as exc:
-                raise InputError(candidate, str(exc)) from None
-        if rules.min_local_ssim is not None and result.maps is not None and weights is not None:
-            item.local = worst_window(result.maps["ssim"], weights, rules.local_window)
-        checks = rules.thresholds.evaluate(scores)
-        if rules.min_local_ssim is not None:
-            checks.append(_local_check(item.local, rules))
-        item.record = record
-        item.checks = checks
-        item.status = "pass" if all(c["passed"] for c in checks) else "fail"
-        if keep_maps and result.maps is not None:
-            item.ssim_map = result.maps["ssim"].mean(axis=2)
-            item.compare_area = weights if area is not None else None
-            item.loaded = (ref, cand)
-            if item.status == "fail" and item.local is None and weights is not None:
-                # Only for the report's outline: where the change is, even with the local
-                # rule off. It decides nothing.
-                item.display_region = worst_window(result.maps["ssim"], weights,
-                                                   rules.local_window)
-    except (InputError, PairError) as exc:
-        item.status = "error"
-        item.error = str(exc)
-        item.error_kind = "pair" if isinstance(exc, PairError) else "input"
-    except SsimCliError as exc:
-        item.status = "error"
-        item.error = f"{candidate}: {exc}"
-        item.error_kind = "input"
-    return item
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, limit))
 
 
-def _apply_area(record: dict[str, Any], scores: dict[str, float], result: Any,
-                weights: np.ndarray, area: np.ndarray, ref: Any, cand: Any,
-                options: CompareOptions) -> None:
-    """Replace the plain means in ``record``/``scores`` by mask-weighted ones."""
-    from .io import prepare_pair
+def run_checks(pairs: Iterable[Any], options: CompareOptions, rules_by_name: dict[str, Rules], *,
+               jobs: int | None = None, keep_maps: bool = False,
+               on_item: Callable[[ImageCheck], None] | None = None) -> Iterator[ImageCheck]:
+    """Check every pair on threads (decoding and filtering release the GIL), in pair order.
 
-    per_channel = {key: weighted_means(result.maps[key], weights)
-                   for key in ("ssim", "cs", "l1", "ssim_l1")}
-    alpha = options.params.alpha
-    if options.ms_ssim:
-        x, y, _ = prepare_pair(ref, cand, options.color, options.transparency, options.background)
-        values = masked_ms_ssim(x, y, area, options.params)
-        per_channel["ms_ssim"] = values
-        per_channel["ms_ssim_l1"] = [alpha * (1 - m) + (1 - alpha) * l1
-                                     for m, l1 in zip(values, per_channel["l1"], strict=True)]
-    for key, values in per_channel.items():
-        scores[key] = float(np.mean(values))
-        record[key] = scores[key]
-    for index, channel in enumerate(record.get("per_channel", [])):
-        for key, values in per_channel.items():
-            channel[key] = values[index]
-    record["compared_fraction"] = float(weights.sum() / weights.size)
+    ``on_item`` runs in the worker thread while the item still holds its pixels and maps (the
+    review page's previews); afterwards they are dropped: every image's would not fit.
+    """
+    from concurrent.futures import ThreadPoolExecutor
 
+    pairs = list(pairs)
+    masks = MaskCache()
 
-def _local_check(local: LocalWorst | None, rules: Rules) -> dict[str, Any]:
-    limit = rules.min_local_ssim
-    if local is None:
-        return {"metric": "local_ssim", "kind": "min", "limit": limit, "value": None,
-                "margin": None, "passed": True, "region": None,
-                "note": "no window is at least half inside the compared area"}
-    margin = local.value - limit
-    return {"metric": "local_ssim", "kind": "min", "limit": limit, "value": local.value,
-            "margin": margin, "passed": margin >= 0,
-            "region": {"x": local.x, "y": local.y, "width": local.width, "height": local.height}}
+    def run_one(pair: Any) -> ImageCheck:
+        item = check_pair(pair.name, pair.reference, pair.candidate, options,
+                          rules_by_name[pair.name], keep_maps=keep_maps, masks=masks)
+        if on_item is not None:
+            on_item(item)
+        item.loaded = item.ssim_map = item.compare_area = None
+        return item
+
+    workers = max(1, min(jobs or usable_cores(), len(pairs) or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(run_one, pairs)
 
 
 @dataclass
@@ -395,33 +280,6 @@ class CheckReport:
         }
 
 
-def copy_atomic(source: str | Path, target: str | Path) -> None:
-    """Copy ``source`` to ``target`` through a temporary file in the target's folder + rename.
-
-    A reader of ``target`` sees the old file or the new one, never a half-written one; the
-    source is only read.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = target.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out)
-        # mkstemp makes the file private; a baseline keeps the mode it had (or the usual one).
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def update_baseline(report: CheckReport) -> list[tuple[str, str]]:
     """Accept failing and new candidates: copy each over (or into) the baseline folder.
 
@@ -433,16 +291,16 @@ def update_baseline(report: CheckReport) -> list[tuple[str, str]]:
     """
     skipped: list[tuple[str, str]] = []
     for item in report.items:
-        accept = item.status == "fail" or (item.status == "error" and item.error_kind == "pair")
+        accept = item.status == "fail" or (item.status == "error" and item.error_kind == PAIR)
         if not accept:
             continue
         if Path(item.baseline).suffix.lower() != Path(item.candidate).suffix.lower():
             skipped.append((item.name, "baseline and candidate have different file types"))
             continue
-        copy_atomic(item.candidate, item.baseline)
+        copy_file(item.candidate, item.baseline)
         report.updated.append(item.name)
     for name in report.extra:
-        copy_atomic(Path(report.candidate_dir) / name, Path(report.baseline_dir) / name)
+        copy_file(Path(report.candidate_dir) / name, Path(report.baseline_dir) / name)
         report.updated.append(name)
     report.not_updated = [name for name, _ in skipped]
     return skipped

@@ -11,7 +11,8 @@ import click
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all scores within thresholds; 1 a threshold failed (an image regressed); "
-    "2 bad usage or bad input (missing, unreadable, mismatched files)."
+    "2 bad usage or bad input (missing, unreadable, mismatched files); 3 an internal error "
+    "(a bug: please report it); 130 interrupted; 141 stdout closed by its reader."
 )
 
 COMMANDS = {
@@ -44,9 +45,15 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=None, package_name="ssim-l1", prog_name="ssim-l1", message="%(prog)s %(version)s")
-def cli() -> None:
+@click.option("--debug", is_flag=True, default=False,
+              help="Print the traceback of an internal error (also: SSIM_L1_DEBUG=1).")
+def cli(debug: bool) -> None:
     """How different are two images? SSIM, its CS term, Gaussian-weighted L1, their mix and
     MS-SSIM, per pixel and as means, with tables, JSON, CSV and heatmaps."""
+    if debug:
+        import os
+
+        os.environ["SSIM_L1_DEBUG"] = "1"
 
 
 def main(argv: list[str] | None = None) -> Any:

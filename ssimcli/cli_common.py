@@ -1,70 +1,67 @@
-"""Options and error handling shared by every command (one decorator per option group)."""
+"""Click options built from the vocabulary, and the one place that turns errors into exit codes."""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-PRESET_NAMES = ("standard", "seed", "matlab", "skimage-default")
+from .vocabulary import LIMITS, METRIC_SETTINGS, Setting
+
+DEBUG_ENV = "SSIM_L1_DEBUG"
+REPORT_HINT = ("this is a bug in ssim-l1: please report it with the command, `ssim-l1 --version` "
+               f"and the traceback that --debug (or {DEBUG_ENV}=1) prints")
+
+# Options whose defaults show in --help (the others say their default in the help text).
+_SHOW_DEFAULT = {"preset", "color", "transparency", "background", "precision", "device"}
 
 
-def metric_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Every metric parameter; ``None`` means "the preset's value"."""
-    decorators = [
-        click.option("--preset", type=click.Choice(PRESET_NAMES), default="standard",
-                     show_default=True,
-                     help="Border and averaging convention (README: Presets)."),
-        click.option("--window", type=int, default=None,
-                     help="Odd window size [preset: 11; skimage-default 7]."),
-        click.option("--sigma", type=float, default=None, help="Gaussian sigma [1.5]."),
-        click.option("--k1", type=float, default=None, help="K1 constant [0.01]."),
-        click.option("--k2", type=float, default=None, help="K2 constant [0.03]."),
-        click.option("--alpha", type=float, default=None,
-                     help="Weight of 1-SSIM in the mix alpha*(1-SSIM)+(1-alpha)*L1 [0.84]."),
-        click.option("--padding", type=click.Choice(["reflect", "zero", "replicate"]),
-                     default=None, help="Border handling [preset]."),
-        click.option("--data-range", type=float, default=None,
-                     help="Divisor that brings pixel values to [0, 1] [dtype maximum; 1 for floats]."),
-        click.option("--color", "color", type=click.Choice(["rgb", "luma"]), default="rgb",
-                     show_default=True, help="Per-channel scores, or one BT.601 luma score."),
-        click.option("--transparency", type=click.Choice(["composite", "channel", "ignore"]),
-                     default="composite", show_default=True,
-                     help="Alpha policy when an image is not fully opaque."),
-        click.option("--background", default="white", show_default=True,
-                     help="Composite background: white, black, #rrggbb or r,g,b in [0,1]."),
-        click.option("--ms-ssim", "ms_ssim", is_flag=True, help="Also compute MS-SSIM and its L1 mix."),
-        click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32",
-                     show_default=True),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu",
-                     show_default=True, help="auto: the GPU when CuPy and a device are present."),
-    ]
+def click_option(setting: Setting, *, default_from_setting: bool = True) -> Callable[..., Any]:
+    """The Click option of one setting. ``default_from_setting=False`` leaves it ``None`` so the
+    caller can tell "not given" from "given" (config files fill the gaps)."""
+    kwargs: dict[str, Any] = {"help": setting.help}
+    if setting.flag:
+        kwargs.update(is_flag=True, default=setting.default if default_from_setting else None)
+    else:
+        kind: Any = click.Choice(setting.choices) if setting.choices else _click_type(setting)
+        kwargs.update(type=kind, default=setting.default if default_from_setting else None)
+        if setting.name in _SHOW_DEFAULT and default_from_setting:
+            kwargs["show_default"] = True
+    if setting.metavar:
+        kwargs["metavar"] = setting.metavar
+    return click.option(setting.option, setting.name, **kwargs)
+
+
+def _click_type(setting: Setting) -> Any:
+    if setting.types == (int,):
+        return int
+    if float in setting.types:
+        return float
+    return str
+
+
+def _apply(func: Callable[..., Any], decorators: list[Callable[..., Any]]) -> Callable[..., Any]:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def metric_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Every metric setting; ``None`` means "the preset's value"."""
+    return _apply(func, [click_option(s) for s in METRIC_SETTINGS])
 
 
 def threshold_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Limits on the mean scores (inclusive: a score equal to its limit passes)."""
-    decorators = [
-        click.option("--min-ssim", type=float, default=None, help="Fail when SSIM is below."),
-        click.option("--min-cs", type=float, default=None, help="Fail when CS is below."),
-        click.option("--max-l1", type=float, default=None, help="Fail when Gaussian L1 is above."),
-        click.option("--max-ssim-l1", type=float, default=None, help="Fail when the mix is above."),
-        click.option("--min-ms-ssim", type=float, default=None,
-                     help="Fail when MS-SSIM is below (implies --ms-ssim)."),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return _apply(func, [click_option(s) for s in LIMITS])
 
 
-METRIC_KWARGS = ("preset", "window", "sigma", "k1", "k2", "alpha", "padding", "data_range",
-                 "color", "transparency", "background", "ms_ssim", "precision", "device")
-THRESHOLD_KWARGS = ("min_ssim", "min_cs", "max_l1", "max_ssim_l1", "min_ms_ssim")
+METRIC_KWARGS = tuple(s.name for s in METRIC_SETTINGS)
+THRESHOLD_KWARGS = tuple(s.name for s in LIMITS)
 
 
 def build_options(kwargs: dict[str, Any]) -> Any:
@@ -80,26 +77,71 @@ def build_options(kwargs: dict[str, Any]) -> Any:
 
 
 def error(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    from .console import error as console_error
+
+    console_error(message)
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the tool's typed errors into one ``error:`` line on stderr and their exit code."""
+    """Turn every way a command can end into one stderr line and its exit code (`ExitCode`).
+
+    The tool's typed errors exit with their own code (2 for bad input or usage); a closed
+    stdout pipe exits quietly with 141; anything unexpected is a bug: one line saying so and
+    exit 3 (never 1, which means "an image regressed"), the traceback only when debugging.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .errors import SsimCliError
+        from .errors import ExitCode, SettingError, SsimCliError
 
         try:
             return func(*args, **kwargs)
+        except SettingError as exc:
+            error(exc.for_cli())
+            _exit(exc.exit_code)
         except SsimCliError as exc:
             error(str(exc))
-            sys.exit(int(exc.exit_code))
+            _exit(exc.exit_code)
+        except BrokenPipeError:
+            _silence_stdout()
+            _exit(ExitCode.BROKEN_PIPE)
         except KeyboardInterrupt:
             error("interrupted")
-            sys.exit(130)
+            _exit(ExitCode.INTERRUPTED)
         except MemoryError:
             error("out of memory")
-            sys.exit(2)
+            _exit(ExitCode.BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so in one line, never exit 1
+            if debugging():
+                import traceback
+
+                traceback.print_exc()
+            text = " ".join(str(exc).split())[:300]
+            error(f"internal error: {type(exc).__name__}: {text}; {REPORT_HINT}")
+            _exit(ExitCode.INTERNAL_ERROR)
 
     return wrapper
+
+
+def _exit(code: int) -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 141
+    sys.exit(int(code))
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away, keep Python's exit-time flush from failing again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

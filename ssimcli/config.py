@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .vocabulary import METRIC_NAMES, RULE_SETTINGS, TABLE_SETTINGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,19 +36,9 @@ else:  # pragma: no cover - Python 3.10 only
 TABLE = "ssim-l1"
 
 _FLOAT = (int, float)
-# key -> accepted Python types (bool is excluded from numbers below)
-THRESHOLD_SETTINGS: dict[str, tuple[type, ...]] = {
-    "min_ssim": _FLOAT, "min_cs": _FLOAT, "max_l1": _FLOAT, "max_ssim_l1": _FLOAT,
-    "min_ms_ssim": _FLOAT, "min_local_ssim": _FLOAT, "local_window": (int,),
-    "ignore": (list,), "mask": (str,),
-}
-GLOBAL_SETTINGS: dict[str, tuple[type, ...]] = {
-    **THRESHOLD_SETTINGS,
-    "fail_on_new": (bool,),
-    "preset": (str,), "window": (int,), "sigma": _FLOAT, "k1": _FLOAT, "k2": _FLOAT,
-    "alpha": _FLOAT, "padding": (str,), "data_range": _FLOAT, "color": (str,),
-    "transparency": (str,), "background": (str,), "precision": (str,), "device": (str,),
-}
+# key -> accepted Python types (bool is excluded from numbers below), from the vocabulary
+THRESHOLD_SETTINGS: dict[str, tuple[type, ...]] = {s.name: s.types for s in RULE_SETTINGS}
+GLOBAL_SETTINGS: dict[str, tuple[type, ...]] = {s.name: s.types for s in TABLE_SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -232,3 +223,26 @@ def glob_match(pattern: str, name: str) -> bool:
     if "/" not in pattern:
         name = name.rsplit("/", 1)[-1]
     return _glob_regex(pattern).match(name) is not None
+
+
+def resolve_rule_settings(name: str, given: dict[str, Any], config: CheckConfig | None,
+                          defaults: dict[str, Any]) -> dict[str, Any]:
+    """The one precedence of rule settings for image ``name``: ``given`` (command line, or the
+    plugin call's arguments) > the matching overrides > the ``[tool.ssim-l1]`` table >
+    ``defaults``. Only keys of ``defaults`` are taken."""
+    merged = dict(defaults)
+    if config is not None:
+        merged.update({k: v for k, v in config.for_image(name).items() if k in defaults})
+    merged.update({k: v for k, v in given.items() if k in defaults})
+    merged["ignore"] = tuple(merged.get("ignore") or ())
+    return merged
+
+
+def resolve_metric_settings(given: dict[str, Any], config: CheckConfig | None) -> dict[str, Any]:
+    """Metric settings: those ``given`` (not ``None``) > the ``[tool.ssim-l1]`` table > the
+    preset's (left out here, so `CompareOptions.build` applies them)."""
+    merged: dict[str, Any] = {}
+    if config is not None:
+        merged.update({k: v for k, v in config.settings.items() if k in METRIC_NAMES})
+    merged.update({k: v for k, v in given.items() if k in METRIC_NAMES and v is not None})
+    return merged

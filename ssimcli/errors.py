@@ -12,6 +12,11 @@ class ExitCode(IntEnum):
     OK = 0
     THRESHOLD_FAILED = 1
     BAD_INPUT = 2
+    #: A bug in ssim-l1 (an unexpected exception): never 1, which would read as "regressed".
+    INTERNAL_ERROR = 3
+    INTERRUPTED = 130
+    #: stdout closed by its reader (``| head``): 128 + SIGPIPE, as a shell reports it.
+    BROKEN_PIPE = 141
 
 
 class SsimCliError(Exception):
@@ -49,3 +54,26 @@ class OutputError(SsimCliError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         super().__init__(f"{self.path}: {problem}")
+
+
+def worst_exit_code(codes: list[ExitCode]) -> ExitCode:
+    """The exit code of a run from its parts: bad input (2) beats a regression (1) beats OK."""
+    for code in (ExitCode.INTERNAL_ERROR, ExitCode.BAD_INPUT, ExitCode.THRESHOLD_FAILED):
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+class SettingError(UsageError):
+    """A bad value of one named setting, said in library terms (``data_range must be ...``).
+
+    The command line names the flag instead (``--data-range must be ...``): `for_cli`.
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting} {problem}")
+
+    def for_cli(self) -> str:
+        return f"--{self.setting.replace('_', '-')} {self.problem}"

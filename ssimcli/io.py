@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, PairError, UsageError
+from .errors import InputError, PairError, SettingError
 
 COLOR_MODES = ("rgb", "luma")
 TRANSPARENCY_MODES = ("composite", "channel", "ignore")
@@ -123,7 +123,7 @@ def load_image(path: str | Path, data_range: float | None = None) -> LoadedImage
 def normalise(raw: np.ndarray, path: str | Path, data_range: float | None = None) -> LoadedImage:
     """Bring a decoded array to a `LoadedImage`; checks shape, finiteness and range."""
     if data_range is not None and not (math.isfinite(data_range) and data_range > 0):
-        raise UsageError(f"--data-range must be a positive number, got {data_range}")
+        raise SettingError("data_range", f"must be a positive number, got {data_range}")
     array = raw
     if array.ndim == 3 and array.shape[0] in (1,) and array.shape[2] not in (1, 2, 3, 4):
         array = array[0]
@@ -169,7 +169,7 @@ def normalise(raw: np.ndarray, path: str | Path, data_range: float | None = None
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise UsageError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise SettingError(name.lstrip("-"), f"must be one of {', '.join(choices)}; got {value!r}")
 
 
 def parse_background(value: str | tuple[float, ...] | None) -> tuple[float, float, float]:
@@ -191,7 +191,7 @@ def parse_background(value: str | tuple[float, ...] | None) -> tuple[float, floa
         parts = ()
     if len(parts) == 3 and all(0 <= p <= 1 for p in parts):
         return parts  # type: ignore[return-value]
-    raise UsageError(f"--background must be white, black, #rrggbb or r,g,b in [0, 1]; got {value!r}")
+    raise SettingError("background", f"must be white, black, #rrggbb or r,g,b in [0, 1]; got {value!r}")
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

@@ -6,19 +6,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UsageError
+from .errors import SettingError
 from .io import COLOR_MODES, TRANSPARENCY_MODES, parse_background
 from .metrics.backend import DEVICES
 from .metrics.params import MetricParams, params_for
+from .vocabulary import LIMITS
 
-THRESHOLD_KEYS = {
-    # option name -> (score key, direction)
-    "min_ssim": ("ssim", "min"),
-    "min_cs": ("cs", "min"),
-    "max_l1": ("l1", "max"),
-    "max_ssim_l1": ("ssim_l1", "max"),
-    "min_ms_ssim": ("ms_ssim", "min"),
-}
+#: limit name -> (score key, direction), from the vocabulary
+THRESHOLD_KEYS = {limit.name: (limit.metric, limit.kind) for limit in LIMITS}
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class Thresholds:
         for name in THRESHOLD_KEYS:
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
-                raise UsageError(f"--{name.replace('_', '-')} must be a finite number")
+                raise SettingError(name, "must be a finite number")
 
     def active(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in THRESHOLD_KEYS if getattr(self, name) is not None}
@@ -75,18 +70,16 @@ class CompareOptions:
 
     def __post_init__(self) -> None:
         if self.color not in COLOR_MODES:
-            raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}; got {self.color!r}")
+            raise SettingError("color", f"must be one of {', '.join(COLOR_MODES)}; got {self.color!r}")
         if self.transparency not in TRANSPARENCY_MODES:
-            raise UsageError(
-                f"--transparency must be one of {', '.join(TRANSPARENCY_MODES)}; "
-                f"got {self.transparency!r}"
-            )
+            raise SettingError("transparency", f"must be one of {', '.join(TRANSPARENCY_MODES)}; "
+                                               f"got {self.transparency!r}")
         if self.device not in DEVICES:
-            raise UsageError(f"--device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+            raise SettingError("device", f"must be one of {', '.join(DEVICES)}; got {self.device!r}")
         if self.data_range is not None and not (
             math.isfinite(self.data_range) and self.data_range > 0
         ):
-            raise UsageError(f"--data-range must be a positive number, got {self.data_range}")
+            raise SettingError("data_range", f"must be a positive number, got {self.data_range}")
 
     @classmethod
     def build(

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import InputError, UsageError
+from .errors import InputError, SettingError
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy",
@@ -91,7 +91,7 @@ def normalise_extension(ext: str | None) -> str | None:
     ext = "." + ext.lower().lstrip(".")
     if ext not in IMAGE_EXTENSIONS:
         known = ", ".join(e[1:] for e in IMAGE_EXTENSIONS)
-        raise UsageError(f"--candidate-ext must be an image extension ({known}); got {ext[1:]!r}")
+        raise SettingError("candidate_ext", f"must be an image extension ({known}); got {ext[1:]!r}")
     return ext
 
 
@@ -194,7 +194,7 @@ def pair_directories(
     ref_root = _check_directory(reference_dir, "reference")
     cand_root = _check_directory(candidate_dir, "candidate")
     if "/" in suffix or os.sep in suffix:
-        raise UsageError(f"--suffix must not contain a path separator; got {suffix!r}")
+        raise SettingError("suffix", f"must not contain a path separator; got {suffix!r}")
     wanted_ext = normalise_extension(candidate_ext)
     ref_resolved, cand_resolved = ref_root.resolve(), cand_root.resolve()
     references = [r for r in list_images(ref_root, skip=cand_resolved) if _matches(glob, r)]

@@ -111,7 +111,7 @@ class ImageRegression:
         """
         __tracebackhide__ = True
         from .check import check_pair, resolve_rules
-        from .config import load_config, parse_rect
+        from .config import load_config, parse_rect, resolve_metric_settings
         from .options import CompareOptions
 
         baseline = self.baseline_path(name, baseline_dir)
@@ -141,11 +141,7 @@ class ImageRegression:
             given["mask"] = str(Path(mask).resolve())
         config = load_config(start=self.test_dir)
         rules = resolve_rules(baseline.name, given, config)
-        metric = {k.replace("-", "_"): v for k, v in config.settings.items()
-                  if k in ("preset", "window", "sigma", "k1", "k2", "alpha", "padding",
-                           "color", "transparency", "background", "precision")}
-        metric.update(compare_settings)
-        options = CompareOptions.build(**metric)
+        options = CompareOptions.build(**resolve_metric_settings(compare_settings, config))
         item = check_pair(stem, baseline, candidate, options, rules, keep_maps=True)
         record = item.to_dict()
         if item.passed:
@@ -182,19 +178,19 @@ def _to_storable(image: Any) -> Any:
 
 
 def _write_candidate(image: Any, target: Path) -> None:
-    from .check import copy_atomic
+    from .output import copy_file
 
     if isinstance(image, (str, Path)):
         source = Path(image)
         if source.suffix.lower() == ".png":
-            copy_atomic(source, target)  # keep the file exactly as produced
+            copy_file(source, target)  # keep the file exactly as produced
             return
         from .io import read_raw
 
         image = read_raw(source)
     import imagecodecs
 
-    from .writers import atomic_write_bytes
+    from .output import write_bytes
 
     array = _to_storable(image)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -202,13 +198,13 @@ def _write_candidate(image: Any, target: Path) -> None:
     # libpng through imagecodecs: 16-bit colour stays 16-bit (Pillow would reduce it to 8).
     data = imagecodecs.png_encode(array)
 
-    atomic_write_bytes(target, data)
+    write_bytes(target, data)
 
 
 def _accept(candidate: Path, baseline: Path) -> None:
-    from .check import copy_atomic
+    from .output import copy_file
 
-    copy_atomic(candidate, baseline)
+    copy_file(candidate, baseline)
 
 
 def _write_heatmap(ssim_map: Any, path: Path) -> None:
@@ -217,11 +213,11 @@ def _write_heatmap(ssim_map: Any, path: Path) -> None:
     from PIL import Image
 
     from .heatmap import render_heatmap
-    from .writers import atomic_write_bytes
+    from .output import write_bytes
 
     buffer = io.BytesIO()
     Image.fromarray(render_heatmap(ssim_map, "ssim")).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def _failure_message(item: Any, baseline: Path, candidate: Path, heatmap: Path | None) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .check import CheckReport, ImageCheck, describe_failure
-from .writers import METRIC_LABELS, atomic_write_text
+from .writers import METRIC_LABELS
 
 PREVIEW_WIDTH = 360  # pixels: big screenshots are shown downscaled so the page stays small
 PASS_PREVIEW_WIDTH = 160  # a passing image needs only a glance; a run has many of them
@@ -554,18 +554,3 @@ def _card(item: ImageCheck, order: int, previews: dict[str, str], report: CheckR
                      + "".join(rows) + "</tbody></table>")
     parts.append("</article>")
     return "\n".join(parts)
-
-
-def write_report(path: str | Path, text: str) -> None:
-    """Write a report, creating missing parent folders; atomic (temp file + rename).
-
-    The temporary file is created private (0600); the report gets the usual permissions
-    (0666 less the umask) so that CI artefact uploaders and web servers can read it.
-    """
-    atomic_write_text(path, text)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(path, 0o666 & ~umask)
-    except OSError:
-        pass

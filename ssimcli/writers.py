@@ -1,4 +1,7 @@
-"""Output writers: JSON, CSV, Rich tables, raw maps and heatmaps. Never write over an input."""
+"""Output formats: JSON, CSV, Rich tables, raw maps and heatmaps. Never write over an input.
+
+This module turns results into bytes and text; `ssimcli.output` writes every file.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,16 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .console import printable
 from .errors import OutputError
-
-METRIC_COLUMNS = ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1")
-METRIC_LABELS = {
-    "ssim": "SSIM", "cs": "CS", "l1": "L1 (Gauss)", "ssim_l1": "SSIM-L1",
-    "ms_ssim": "MS-SSIM", "ms_ssim_l1": "MS-SSIM-L1",
-}
+from .vocabulary import METRIC_LABELS
+from .vocabulary import METRICS as METRIC_COLUMNS
 
 
 def guard_not_input(path: str | Path, inputs: Iterable[str | Path]) -> None:
@@ -33,23 +32,6 @@ def guard_not_input(path: str | Path, inputs: Iterable[str | Path]) -> None:
             same = False
         if same or target.resolve() == source.resolve():
             raise OutputError(path, "refusing to write over an input file")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and rename: no half-written outputs."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def to_json(payload: Any) -> str:
@@ -98,6 +80,8 @@ def _csv_value(value: Any) -> Any:
         return repr(value)
     if value is None:
         return ""
+    if isinstance(value, str):
+        return printable(value)  # a CR or ESC in a name must not reach a CSV reader raw
     return value
 
 
@@ -175,12 +159,10 @@ def parameter_line(record: dict[str, Any]) -> str:
     )
 
 
-def render_to_text(renderable: Any, width: int = 120) -> str:
-    from rich.console import Console
+def render_to_text(renderable: Any) -> str:
+    from .console import render_text
 
-    console = Console(file=io.StringIO(), width=width, no_color=True, color_system=None)
-    console.print(renderable)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return render_text(renderable)
 
 
 def write_maps(
@@ -211,12 +193,22 @@ def _write_one_map(map_: np.ndarray, name: str, npy_path: Path, png_path: Path) 
     from PIL import Image
 
     from .heatmap import render_heatmap
+    from .output import write_bytes
 
     raw = np.ascontiguousarray(map_[:, :, 0] if map_.shape[-1] == 1 else map_, np.float32)
     buffer = io.BytesIO()
     np.save(buffer, raw, allow_pickle=False)
-    atomic_write_bytes(npy_path, buffer.getvalue())
+    write_bytes(npy_path, buffer.getvalue())
     picture = io.BytesIO()
     # zlib level 3: within a few percent of the default's size at about half its time.
     Image.fromarray(render_heatmap(raw, name)).save(picture, format="PNG", compress_level=3)
-    atomic_write_bytes(png_path, picture.getvalue())
+    write_bytes(png_path, picture.getvalue())
+
+
+def compare_text(record: dict[str, Any], output_format: str) -> str | None:
+    """One pair's record as ``json`` or ``csv`` text; ``None`` for the table (rendered by Rich)."""
+    if output_format == "json":
+        return to_json(record)
+    if output_format == "csv":
+        return to_csv([pair_csv_row(record)], ("reference", "candidate"))
+    return None

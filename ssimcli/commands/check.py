@@ -7,15 +7,8 @@ from typing import Any
 
 import click
 
-from ..cli_common import (
-    METRIC_KWARGS,
-    THRESHOLD_KWARGS,
-    build_options,
-    error,
-    handle_errors,
-    metric_options,
-    threshold_options,
-)
+from ..cli_common import METRIC_KWARGS, THRESHOLD_KWARGS, error, handle_errors, metric_options, threshold_options
+from ..console import say
 
 CHECK_EXIT_CODES = (
     "Exit codes: 0 every image within its limits; 1 a regression (an image failed a limit, a "
@@ -73,18 +66,18 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     """
     from pathlib import Path
 
-    from ..check import CheckReport, MaskCache, check_pair, resolve_rules
-    from ..config import load_config, parse_rect
+    from ..check import CheckReport, resolve_rules, run_checks
+    from ..config import load_config, parse_rect, resolve_metric_settings
     from ..errors import InputError, UsageError
+    from ..options import CompareOptions
     from ..pairing import pair_directories
     from ..writers import guard_not_input, to_json
 
     ctx = click.get_current_context()
     config = load_config(config_path)
-    # Metric settings from the file fill in whatever the command line left at its default.
-    for key in METRIC_KWARGS:
-        if key in config.settings and not _given(ctx, key):
-            kwargs[key] = config.settings[key]
+    metric = {k: kwargs.pop(k) for k in METRIC_KWARGS}
+    options = CompareOptions.build(**resolve_metric_settings(
+        {k: v for k, v in metric.items() if _given(ctx, k)}, config))
     given: dict[str, Any] = {k: kwargs[k] for k in THRESHOLD_KWARGS if kwargs.get(k) is not None}
     if min_local_ssim is not None:
         given["min_local_ssim"] = min_local_ssim
@@ -98,7 +91,6 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
         given["mask"] = str(Path(mask).resolve())
     if not _given(ctx, "fail_on_new") and "fail_on_new" in config.settings:
         fail_on_new = bool(config.settings["fail_on_new"])
-    options, _ = build_options(kwargs)
     resolve_rules("", given, config)  # bad settings stop the run before any work
 
     pairing = pair_directories(baseline_dir, candidate_dir)
@@ -107,71 +99,44 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
             inputs = [p.reference for p in pairing.pairs] + [p.candidate for p in pairing.pairs]
             guard_not_input(path, inputs)
     if config.path is not None:
-        click.echo(f"settings from {config.path}", err=True)
+        say(f"settings from {config.path}")
 
     report = CheckReport(str(baseline_dir), str(candidate_dir), missing=list(pairing.missing),
                          extra=list(pairing.extra), fail_on_new=fail_on_new)
-    masks = MaskCache()
     previews: dict[str, dict[str, str]] = {}
     rules_by_name = {pair.name: resolve_rules(pair.name, given, config) for pair in pairing.pairs}
 
-    def run_one(pair: Any) -> tuple[Any, dict[str, str] | None]:
-        item = check_pair(pair.name, pair.reference, pair.candidate, options,
-                          rules_by_name[pair.name], keep_maps=html_path is not None, masks=masks)
-        preview = None
+    def keep_preview(item: Any) -> None:
         if html_path and item.loaded is not None:
             from ..reports import make_previews
 
-            preview = make_previews(item, *item.loaded)
-        # Keep only what the reports need: pixels and maps of every image would not fit.
-        item.loaded = None
-        item.ssim_map = None
-        item.compare_area = None
-        return item, preview
+            previews[item.name] = make_previews(item, *item.loaded)
 
-    # Threads suffice: decoding and the SciPy filters release the GIL. map() keeps pair order.
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = max(1, min(jobs or _usable_cores(), len(pairing.pairs) or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for item, preview in pool.map(run_one, pairing.pairs):
-            if item.status == "error":
-                error(item.error or item.name)
-            if preview is not None:
-                previews[item.name] = preview
-            report.items.append(item)
+    for item in run_checks(pairing.pairs, options, rules_by_name, jobs=jobs,
+                           keep_maps=html_path is not None, on_item=keep_preview):
+        if item.status == "error":
+            error(item.error or item.name)
+        report.items.append(item)
 
     if update_baseline:
         for name, reason in _accept_changes(report):
             error(f"{name}: not accepted into the baseline: {reason}")
         for name in report.updated:
-            click.echo(f"accepted into the baseline: {name}", err=True)
+            say(f"accepted into the baseline: {name}")
         if not report.updated:
-            click.echo("baseline already up to date: nothing to accept", err=True)
+            say("baseline already up to date: nothing to accept")
 
     _write_outputs(report, previews, html_path, junit_path, json_path, to_json)
     for name in report.missing:
-        click.echo(f"missing: {name}: the baseline has no candidate", err=True)
+        say(f"missing: {name}: the baseline has no candidate")
     summary = report.summary()
-    click.echo(
+    say(
         f"{summary['compared']} compared: {summary['passed']} passed, {summary['failed']} "
         f"failed, {summary['errors']} errors; {summary['missing']} missing, {summary['extra']} new"
-        + (f"; {len(report.updated)} accepted" if report.updated else ""),
-        err=True,
-    )
+        + (f"; {len(report.updated)} accepted" if report.updated else ""))
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
     sys.exit(int(report.exit_code))
-
-
-def _usable_cores() -> int:
-    import os
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))  # each image in flight holds its maps in memory
 
 
 def _accept_changes(report: Any) -> list[tuple[str, str]]:
@@ -188,6 +153,8 @@ def _accept_changes(report: Any) -> list[tuple[str, str]]:
 
 def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: str | None,
                    junit_path: str | None, json_path: str | None, to_json: Any) -> None:
+    from ..console import data, rich_console, warning
+    from ..output import is_stdout, write_text
     from ..reports import (
         append_step_summary,
         github_annotations,
@@ -196,33 +163,27 @@ def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: 
         junit_xml,
         step_summary_markdown,
         terminal_table,
-        write_report,
     )
 
-    if json_path == "-":
-        click.echo(to_json(report.to_dict()), nl=False)
+    if is_stdout(json_path):
+        data(to_json(report.to_dict()))
     else:
-        from rich.console import Console
-
-        # Off a terminal (CI logs, pipes) nothing is cut to 80 columns: names stay whole.
-        console = Console(width=None if sys.stdout.isatty() else 400, soft_wrap=False)
-        console.print(terminal_table(report))
+        rich_console().print(terminal_table(report))
         if json_path:
-            write_report(json_path, to_json(report.to_dict()))
+            write_text(json_path, to_json(report.to_dict()))
     if html_path:
-        write_report(html_path, html_report(report, previews))
+        write_text(html_path, html_report(report, previews))
     if junit_path:
-        write_report(junit_path, junit_xml(report))
+        write_text(junit_path, junit_xml(report))
     if github_enabled():
-        for line in github_annotations(report):
-            click.echo(line)
         import os
 
+        for line in github_annotations(report):
+            data(line + "\n")
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
             try:
                 append_step_summary(summary_file, step_summary_markdown(report))
             except OSError as exc:
                 # The verdict stands; a summary that cannot be written is only worth a warning.
-                click.echo(f"warning: cannot append to $GITHUB_STEP_SUMMARY {summary_file}: "
-                           f"{exc.strerror or exc}", err=True)
+                warning(f"cannot append to $GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror or exc}")

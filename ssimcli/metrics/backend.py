@@ -64,17 +64,17 @@ def cuda_backend() -> Backend:
         import cupyx.scipy.ndimage
     except Exception as exc:  # ImportError, or a CUDA library that fails to load
         raise UsageError(
-            "--device cuda needs CuPy and a CUDA GPU: pip install 'ssim-l1[gpu]' "
+            "device 'cuda' needs CuPy and a CUDA GPU: pip install 'ssim-l1[gpu]' "
             f"(or a cupy-cudaXXx wheel matching your CUDA) ({type(exc).__name__}: {exc})"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:
         raise UsageError(
-            f"--device cuda: CuPy is installed but no CUDA device is usable ({exc})"
+            f"device 'cuda': CuPy is installed but no CUDA device is usable ({exc})"
         ) from None
     if count < 1:
-        raise UsageError("--device cuda: CuPy is installed but no CUDA device was found")
+        raise UsageError("device 'cuda': CuPy is installed but no CUDA device was found")
     return Backend("cuda", cupy, cupyx.scipy.ndimage)
 
 

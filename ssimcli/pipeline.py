@@ -1,0 +1,298 @@
+"""The one pair pipeline: load, prepare, score, apply limits, produce maps, return an outcome.
+
+``compare``, ``batch`` (process pool, Dask and GPU) and ``check`` (and the pytest plugin) all
+score a pair through `score_pair`, so a pair gets the same numbers, the same verdict and the same
+error policy everywhere:
+
+* a pair that cannot be scored (missing, unreadable, mismatched, too large, out of memory, or a
+  bug that raised) becomes an ``error`` outcome naming its files, never an exception: nothing
+  about one pair ends a run;
+* ``failed`` means it was scored and a limit failed; ``ok`` that every limit held.
+
+The outcome's `PairOutcome.record` is the JSON contract of one pair (`PairResult.to_dict`, with
+the mask-weighted means in place of the plain ones when a mask or ignore rectangles apply).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ExitCode, InputError, PairError, SettingError, SsimCliError, UsageError
+from .metrics.masked import LocalWorst, Rect, compare_area, map_weights, masked_ms_ssim, weighted_means, worst_window
+from .options import CompareOptions, Thresholds
+from .vocabulary import CHECK_RULES, LIMIT_NAMES
+
+OK, FAILED, ERROR = "ok", "failed", "error"
+
+#: The error kinds of an ``error`` outcome.
+INPUT, PAIR, MEMORY, INTERNAL, WORKER = "input", "pair", "memory", "internal", "worker"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Every limit that applies to one pair: the mean limits, the local rule, mask and ignores.
+
+    No limit is on unless set: ``check``'s defaults come from `ssimcli.check.DEFAULTS` through
+    `ssimcli.config.resolve_rule_settings`.
+    """
+
+    min_ssim: float | None = None
+    min_cs: float | None = None
+    max_l1: float | None = None
+    max_ssim_l1: float | None = None
+    min_ms_ssim: float | None = None
+    min_local_ssim: float | None = None
+    local_window: int = 32
+    ignore: tuple[Rect, ...] = ()
+    mask: str | None = None
+
+    def __post_init__(self) -> None:
+        Thresholds(**{name: getattr(self, name) for name in LIMIT_NAMES})  # validates them
+        if self.min_local_ssim is not None and not math.isfinite(self.min_local_ssim):
+            raise SettingError("min_local_ssim", "must be a finite number")
+        if isinstance(self.local_window, bool) or int(self.local_window) < 1:
+            raise SettingError("local_window", f"must be a positive integer, got {self.local_window}")
+
+    @classmethod
+    def from_thresholds(cls, thresholds: Thresholds) -> Rules:
+        return cls(**thresholds.active())
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(**{name: getattr(self, name) for name in LIMIT_NAMES})
+
+    @property
+    def needs_maps(self) -> bool:
+        return self.min_local_ssim is not None or bool(self.ignore) or self.mask is not None
+
+    @property
+    def needs_ms_ssim(self) -> bool:
+        return self.min_ms_ssim is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: getattr(self, name) for name in LIMIT_NAMES}
+        for setting in CHECK_RULES:
+            out[setting.name] = getattr(self, setting.name)
+        out["ignore"] = [list(r) for r in self.ignore]
+        return out
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """One pair to score, small and picklable (it travels to pool and Dask workers).
+
+    ``maps_dir``: write the pair's maps there (in the worker, so they never travel back).
+    ``keep_maps``: keep the SSIM map, compare area and decoded pixels on the outcome (for the
+    review page and the pytest plugin's heatmap).
+    """
+
+    name: str
+    reference: str
+    candidate: str
+    options: CompareOptions
+    rules: Rules = field(default_factory=Rules)
+    maps_dir: str | None = None
+    keep_maps: bool = False
+
+
+@dataclass
+class PairOutcome:
+    """What became of one pair: ``ok``, ``failed`` (scored, a limit failed) or ``error``."""
+
+    name: str
+    reference: str
+    candidate: str
+    status: str = ERROR
+    record: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    local: LocalWorst | None = None
+    ssim_map: np.ndarray | None = field(default=None, repr=False)
+    compare_area: np.ndarray | None = field(default=None, repr=False)
+    loaded: tuple[Any, Any] | None = field(default=None, repr=False)
+    display_region: LocalWorst | None = field(default=None, repr=False)
+
+    @property
+    def scored(self) -> bool:
+        return self.status != ERROR
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.status == OK:
+            return ExitCode.OK
+        if self.status == FAILED:
+            return ExitCode.THRESHOLD_FAILED
+        return ExitCode.INTERNAL_ERROR if self.error_kind == INTERNAL else ExitCode.BAD_INPUT
+
+    def to_row(self) -> dict[str, Any]:
+        """The batch row: ``name``, ``status`` (``ok`` or ``error``), then the record or the error."""
+        if self.status == ERROR:
+            return {"name": self.name, "status": "error", "reference": self.reference,
+                    "candidate": self.candidate, "error": self.error}
+        return {"name": self.name, "status": "ok", **self.record}
+
+
+class MaskCache:
+    """Loads each mask file once per run: ``(H, W)`` float64 in [0, 1], 1 (white) = compare."""
+
+    def __init__(self) -> None:
+        self._masks: dict[str, np.ndarray] = {}
+
+    def get(self, path: str) -> np.ndarray:
+        if path not in self._masks:
+            from .io import load_image
+
+            loaded = load_image(path)
+            colour = loaded.pixels[..., : loaded.colour_channels]
+            mask = colour.mean(axis=2, dtype=np.float64)
+            if loaded.has_alpha:  # a transparent pixel compares nothing
+                mask = mask * loaded.pixels[..., -1]
+            self._masks[path] = mask
+        return self._masks[path]
+
+
+def score_pair(job: PairJob, *, backend: Any = None, loaded: tuple[Any, Any] | None = None,
+               masks: MaskCache | None = None) -> PairOutcome:
+    """Score one pair and apply its rules; every failure becomes an ``error`` outcome.
+
+    Parameters
+    ----------
+    job : PairJob
+        The pair, its settings, rules and what to do with maps.
+    backend : Backend, optional
+        The array backend (the GPU batch passes its own).
+    loaded : (LoadedImage, LoadedImage), optional
+        Already decoded images (the GPU batch decodes ahead on threads).
+    masks : MaskCache, optional
+        Shared between pairs so that a mask file is decoded once.
+    """
+    outcome = PairOutcome(job.name, job.reference, job.candidate)
+    try:
+        _score_into(outcome, job, backend, loaded, masks or MaskCache())
+    except Exception as exc:  # one odd file (or a bug) must not stop thousands of others
+        return error_outcome(job, exc)
+    return outcome
+
+
+def error_outcome(job: PairJob, exc: BaseException) -> PairOutcome:
+    """The one error policy: what any exception raised while scoring ``job`` becomes."""
+    outcome = PairOutcome(job.name, job.reference, job.candidate, status=ERROR)
+    if isinstance(exc, (InputError, PairError, UsageError)):
+        outcome.error, outcome.error_kind = str(exc), PAIR if isinstance(exc, PairError) else INPUT
+    elif isinstance(exc, SsimCliError):
+        outcome.error, outcome.error_kind = f"{job.candidate}: {exc}", INPUT
+    elif isinstance(exc, MemoryError):
+        outcome.error, outcome.error_kind = f"{job.candidate}: out of memory", MEMORY
+    else:
+        text = " ".join(str(exc).split())[:200]
+        outcome.error = f"{job.candidate}: {type(exc).__name__}: {text}"
+        outcome.error_kind = INTERNAL
+    return outcome
+
+
+def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
+                loaded: tuple[Any, Any] | None, masks: MaskCache) -> None:
+    from .api import compare_loaded, load_pair
+
+    options, rules = job.options, job.rules
+    if rules.needs_ms_ssim and not options.ms_ssim:
+        options = replace(options, ms_ssim=True)
+    ref, cand = loaded if loaded is not None else load_pair(
+        job.reference, job.candidate, options.data_range)
+    want_maps = job.keep_maps or rules.needs_maps or job.maps_dir is not None
+    result = compare_loaded(ref, cand, options, return_maps=want_maps, backend=backend)
+    if job.maps_dir is not None and result.maps is not None:
+        from .writers import write_maps
+
+        write_maps(result.maps, job.maps_dir, (job.reference, job.candidate))
+    record = result.to_dict()
+    scores = result.scores()
+    weights = _apply_rules_area(job, rules, result, record, scores, ref, cand, options, masks)
+    checks = rules.thresholds.evaluate(scores)
+    if rules.min_local_ssim is not None and result.maps is not None and weights is not None:
+        outcome.local = worst_window(result.maps["ssim"], weights, rules.local_window)
+        checks.append(local_check(outcome.local, rules.min_local_ssim))
+    outcome.record, outcome.checks = record, checks
+    outcome.status = OK if all(c["passed"] for c in checks) else FAILED
+    if job.keep_maps and result.maps is not None:
+        outcome.ssim_map = result.maps["ssim"].mean(axis=2)
+        outcome.compare_area = weights if (rules.ignore or rules.mask) else None
+        outcome.loaded = (ref, cand)
+        if outcome.status == FAILED and outcome.local is None and weights is not None:
+            # Only for the review page's outline: where the change is, even with the local
+            # rule off. It decides nothing.
+            outcome.display_region = worst_window(result.maps["ssim"], weights, rules.local_window)
+
+
+def _apply_rules_area(job: PairJob, rules: Rules, result: Any, record: dict[str, Any],
+                      scores: dict[str, float], ref: Any, cand: Any, options: CompareOptions,
+                      masks: MaskCache) -> np.ndarray | None:
+    """The per-pixel weights of the maps; with a mask or ignores, the weighted means replace the
+    plain ones in ``record`` and ``scores``."""
+    if result.maps is None:
+        return None
+    area = None
+    if rules.ignore or rules.mask is not None:
+        mask = None
+        if rules.mask is not None:
+            mask = masks.get(rules.mask)
+            if mask.shape != (result.height, result.width):
+                raise InputError(rules.mask, f"mask is {mask.shape[1]}x{mask.shape[0]}, "
+                                             f"image {job.name} is {result.width}x{result.height}")
+        area = compare_area(result.height, result.width, mask=mask, ignore=rules.ignore)
+    window = result.metrics.window
+    border = window.radius if options.params.mean_over == "valid" else 0
+    weights = map_weights(area, result.height, result.width, window.size, border)
+    if area is not None:
+        try:
+            _weighted_means(record, scores, result, weights, area, ref, cand, options)
+        except ValueError as exc:
+            raise InputError(job.candidate, str(exc)) from None
+    return weights
+
+
+def _weighted_means(record: dict[str, Any], scores: dict[str, float], result: Any,
+                    weights: np.ndarray, area: np.ndarray, ref: Any, cand: Any,
+                    options: CompareOptions) -> None:
+    """Replace the plain means in ``record``/``scores`` by mask-weighted ones."""
+    from .io import prepare_pair
+
+    per_channel = {key: weighted_means(result.maps[key], weights)
+                   for key in ("ssim", "cs", "l1", "ssim_l1")}
+    alpha = options.params.alpha
+    if options.ms_ssim:
+        x, y, _ = prepare_pair(ref, cand, options.color, options.transparency, options.background)
+        values = masked_ms_ssim(x, y, area, options.params)
+        per_channel["ms_ssim"] = values
+        per_channel["ms_ssim_l1"] = [alpha * (1 - m) + (1 - alpha) * l1
+                                     for m, l1 in zip(values, per_channel["l1"], strict=True)]
+    for key, values in per_channel.items():
+        scores[key] = float(np.mean(values))
+        record[key] = scores[key]
+    for index, channel in enumerate(record.get("per_channel", [])):
+        for key, values in per_channel.items():
+            channel[key] = values[index]
+    record["compared_fraction"] = float(weights.sum() / weights.size)
+
+
+def local_check(local: LocalWorst | None, limit: float) -> dict[str, Any]:
+    """The local rule as a check entry (the same shape as `Thresholds.evaluate`'s)."""
+    if local is None:
+        return {"metric": "local_ssim", "kind": "min", "limit": limit, "value": None,
+                "margin": None, "passed": True, "region": None,
+                "note": "no window is at least half inside the compared area"}
+    margin = local.value - limit
+    return {"metric": "local_ssim", "kind": "min", "limit": limit, "value": local.value,
+            "margin": margin, "passed": margin >= 0,
+            "region": {"x": local.x, "y": local.y, "width": local.width, "height": local.height}}
+
+
+def job_for(name: str, reference: str | Path, candidate: str | Path, options: CompareOptions,
+            rules: Rules | None = None, **extra: Any) -> PairJob:
+    return PairJob(name, str(reference), str(candidate), options, rules or Rules(), **extra)

@@ -1,5 +1,7 @@
 """Scoring many pairs: a bounded process pool (or a Dask cluster, or one GPU), and a summary.
 
+Resuming an interrupted run (reading the rows it wrote) is `ssimcli.resume`.
+
 No Click and no printing here: the ``batch`` command formats and reports; this module decides
 what is computed where. Every pair goes through `ssimcli.pipeline.score_pair`, the pipeline
 ``compare`` and ``check`` use, so a pair scores exactly the same everywhere.
@@ -13,8 +15,6 @@ Each scored pair becomes one dict, a *row*: ``name`` (the relative path), ``stat
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import signal
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExitCode, InputError, SsimCliError, UsageError
+from .errors import ExitCode, SsimCliError, UsageError
 from .options import CompareOptions, Thresholds
 from .pairing import Pair
 from .pipeline import ERROR, WORKER, PairJob, PairOutcome, error_outcome, score_pair
@@ -95,9 +95,8 @@ def warm_imports() -> None:
 
 def _pool_context() -> Any:
     import multiprocessing
-    import sys
 
-    if sys.platform.startswith("linux"):
+    if _is_linux():
         # fork: a worker starts in milliseconds with every module already imported. Safe here
         # because the workers are forked before this process starts any thread (`run_local`).
         warm_imports()
@@ -107,6 +106,13 @@ def _pool_context() -> Any:
         context.set_forkserver_preload(list(HEAVY_MODULES))
         return context
     return multiprocessing.get_context("spawn")  # macOS, Windows: fork is unsafe there
+
+
+def _is_linux() -> bool:
+    # A function, not an inline test, so that type checkers on other platforms see both paths.
+    import sys
+
+    return sys.platform.startswith("linux")
 
 
 def _ready() -> bool:
@@ -216,7 +222,7 @@ def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[
     try:
         workers = max(1, sum(client.nthreads().values()))
         queue = distributed.as_completed()
-        tasks_by_key: dict[str, Task] = {}
+        tasks_by_key: dict[Any, Task] = {}
         iterator = iter(tasks)
         in_flight = 0
 
@@ -335,7 +341,7 @@ class Tally:
         row.pop("passed", None)
         values = {m: float(row[m]) for m in METRICS if _is_number(row.get(m))}
         self.scores[name] = values
-        checks = self.thresholds.evaluate(values)  # type: ignore[arg-type]
+        checks = self.thresholds.evaluate(values)
         if checks:
             row["thresholds"] = checks
             row["passed"] = all(c["passed"] for c in checks)
@@ -430,102 +436,3 @@ class BatchReport:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# --- resume --------------------------------------------------------------------------------
-
-# Settings that change the numbers; a resumed row scored with other values must not be mixed in.
-SETTING_KEYS = ("preset", "window_requested", "sigma_requested", "window_kind", "k1", "k2",
-                "alpha", "color", "transparency", "padding", "mean_over", "clip",
-                "sample_covariance", "precision")
-
-
-def expected_settings(options: CompareOptions) -> dict[str, str]:
-    """The `SETTING_KEYS` of a row scored with ``options``, as text (CSV stores text)."""
-    params = options.params
-    values = {
-        "preset": options.preset, "window_requested": params.window, "sigma_requested": params.sigma,
-        "window_kind": params.window_kind, "k1": params.k1, "k2": params.k2,
-        "alpha": params.alpha, "color": options.color, "transparency": options.transparency,
-        "padding": params.padding, "mean_over": params.mean_over, "clip": params.clip,
-        "sample_covariance": params.sample_covariance, "precision": params.precision,
-    }
-    return {k: _as_text(v) for k, v in values.items()}
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def read_previous(path: str | Path, output_format: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows of an earlier run's ``jsonl`` or ``csv`` output, and that file's CSV header.
-
-    A last line without its newline is the mark of an interrupted write and is dropped. Rows of
-    CSV files come back with their scores as floats so that the summary can use them.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return [], []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read the file to resume ({exc})") from None
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    if output_format == "jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise InputError(path, f"line {number} is not JSON; cannot resume from it") from None
-            if isinstance(row, dict) and isinstance(row.get("name"), str):
-                rows.append(row)
-        return rows, []
-    reader = csv.DictReader(text.splitlines())
-    header = list(reader.fieldnames or [])
-    if text and "name" not in header:
-        raise InputError(path, "no 'name' column; not a batch CSV, cannot resume from it")
-    rows = []
-    for row in reader:
-        for metric in METRICS:
-            if metric in row:
-                value = row[metric]
-                row[metric] = float(value) if value not in (None, "") else None  # type: ignore
-        rows.append(dict(row))
-    return rows, header
-
-
-def resumable(rows: list[dict[str, Any]], names: set[str], options: CompareOptions,
-              path: str | Path) -> dict[str, dict[str, Any]]:
-    """The scored rows of ``rows`` that belong to this run's pairs, by name (the last wins).
-
-    Rows of pairs that failed, of files now missing or extra, and of pairs no longer in the
-    pairing are left out, so they are scored (or reported) again.
-
-    Raises
-    ------
-    UsageError
-        When a kept row was scored with other settings than ``options``.
-    """
-    wanted = expected_settings(options)
-    kept: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.get("status") != "ok" or row["name"] not in names:
-            continue
-        for key, value in wanted.items():
-            if key in row and _as_text(row[key]) != value:
-                raise UsageError(
-                    f"{path}: {row['name']} was scored with {key} {row[key]!r}, this run uses "
-                    f"{value!r}; use another --output or drop --resume")
-        if options.ms_ssim and row.get("ms_ssim") is None:
-            raise UsageError(f"{path}: {row['name']} was scored without --ms-ssim; use another "
-                             "--output or drop --resume")
-        kept[row["name"]] = row
-    return kept

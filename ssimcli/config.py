@@ -145,14 +145,19 @@ def _validate(table: dict[str, Any], allowed: dict[str, tuple[type, ...]], path:
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             raise UsageError(f"{path}: {raw_key} in {where} must be {names}, got {value!r}")
-        if key == "ignore":
-            value = tuple(parse_rect(item, f"{path}: ignore in {where}") for item in value)
-        elif key == "mask":
-            value = str((path.parent / value).resolve())
-        elif types == _FLOAT:
-            value = float(value)
-        out[key] = value
+        out[key] = _convert(key, value, types, path, where)
     return out
+
+
+def _convert(key: str, value: Any, types: tuple[type, ...], path: Path, where: str) -> Any:
+    """A checked TOML value as the setting holds it (paths relative to the file's folder)."""
+    if key == "ignore":
+        return tuple(parse_rect(item, f"{path}: ignore in {where}") for item in value)
+    if key == "mask":
+        return str((path.parent / value).resolve())
+    if types == _FLOAT:
+        return float(value)
+    return value
 
 
 def parse_rect(value: Any, what: str = "--ignore") -> tuple[int, int, int, int]:
@@ -164,14 +169,11 @@ def parse_rect(value: Any, what: str = "--ignore") -> tuple[int, int, int, int]:
     else:
         parts = []
     try:
-        if len(parts) != 4:
+        if len(parts) != 4 or any(isinstance(p, bool) for p in parts):
             raise ValueError
-        numbers = [int(p) if not isinstance(p, bool) else None for p in parts]
-        if any(n is None for n in numbers):
-            raise ValueError
+        x, y, w, h = (int(p) for p in parts)
     except (TypeError, ValueError):
         raise UsageError(f"{what} must be X,Y,W,H (four integers), got {value!r}") from None
-    x, y, w, h = numbers  # type: ignore[misc]
     if x < 0 or y < 0 or w <= 0 or h <= 0:
         raise UsageError(f"{what} needs X, Y >= 0 and W, H > 0, got {value!r}")
     return x, y, w, h

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ class Thresholds:
     def active(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in THRESHOLD_KEYS if getattr(self, name) is not None}
 
-    def evaluate(self, scores: dict[str, float | None]) -> list[dict[str, Any]]:
+    def evaluate(self, scores: Mapping[str, float | None]) -> list[dict[str, Any]]:
         """One entry per active limit: metric, value, limit, kind, margin (>= 0 passes), passed."""
         checks = []
         for name, limit in self.active().items():

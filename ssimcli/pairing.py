@@ -200,36 +200,9 @@ def pair_directories(
     references = [r for r in list_images(ref_root, skip=cand_resolved) if _matches(glob, r)]
     candidates = list_images(cand_root, skip=ref_resolved)
 
-    # (stem, ext) -> candidate relative path; stem is the reference-side stem (suffix removed),
-    # so a lookup costs one dict access however many files there are.
-    by_key: dict[tuple[str, str], str] = {}
-    by_stem: dict[str, list[str]] = {}
-    for cand in candidates:
-        stem, ext = _split(cand)
-        if suffix:
-            if not stem.endswith(suffix):
-                continue
-            stem = stem[: -len(suffix)]
-        by_key.setdefault((stem, ext), cand)
-        by_stem.setdefault(stem, []).append(cand)
-
-    claimed: set[str] = set()
-    chosen: dict[str, str] = {}
-    # First pass: exact names, so that a fallback never steals another reference's exact match.
-    for ref in references:
-        stem, ext = _split(ref)
-        cand = by_key.get((stem, wanted_ext or ext))
-        if cand is not None and cand not in claimed:
-            chosen[ref] = cand
-            claimed.add(cand)
-    if wanted_ext is None:
-        for ref in references:
-            if ref in chosen:
-                continue
-            options = [c for c in by_stem.get(_split(ref)[0], []) if c not in claimed]
-            if len(options) == 1:
-                chosen[ref] = options[0]
-                claimed.add(options[0])
+    by_key, by_stem = _index_candidates(candidates, suffix)
+    chosen = _choose(references, by_key, by_stem, wanted_ext)
+    claimed = set(chosen.values())
 
     pairing = Pairing()
     for ref in references:
@@ -244,6 +217,47 @@ def pair_directories(
             continue
         pairing.extra.append(cand)
     return pairing
+
+
+def _index_candidates(candidates: list[str], suffix: str
+                      ) -> tuple[dict[tuple[str, str], str], dict[str, list[str]]]:
+    """``(stem, ext) -> candidate`` and ``stem -> candidates``, the stem on the reference's side
+    (suffix removed), so a lookup costs one dict access however many files there are."""
+    by_key: dict[tuple[str, str], str] = {}
+    by_stem: dict[str, list[str]] = {}
+    for cand in candidates:
+        stem, ext = _split(cand)
+        if suffix:
+            if not stem.endswith(suffix):
+                continue
+            stem = stem[: -len(suffix)]
+        by_key.setdefault((stem, ext), cand)
+        by_stem.setdefault(stem, []).append(cand)
+    return by_key, by_stem
+
+
+def _choose(references: list[str], by_key: dict[tuple[str, str], str],
+            by_stem: dict[str, list[str]], wanted_ext: str | None) -> dict[str, str]:
+    """reference -> candidate: exact names first, so that a fallback (the one candidate with the
+    same stem and another extension) never steals another reference's exact match."""
+    claimed: set[str] = set()
+    chosen: dict[str, str] = {}
+    for ref in references:
+        stem, ext = _split(ref)
+        exact = by_key.get((stem, wanted_ext or ext))
+        if exact is not None and exact not in claimed:
+            chosen[ref] = exact
+            claimed.add(exact)
+    if wanted_ext is not None:
+        return chosen
+    for ref in references:
+        if ref in chosen:
+            continue
+        options = [c for c in by_stem.get(_split(ref)[0], []) if c not in claimed]
+        if len(options) == 1:
+            chosen[ref] = options[0]
+            claimed.add(options[0])
+    return chosen
 
 
 def _reference_names(cand: str, suffix: str, wanted_ext: str | None) -> Iterator[str]:

@@ -60,7 +60,7 @@ class Rules:
 
     @classmethod
     def from_thresholds(cls, thresholds: Thresholds) -> Rules:
-        return cls(**thresholds.active())
+        return cls(**{name: getattr(thresholds, name) for name in LIMIT_NAMES})
 
     @property
     def thresholds(self) -> Thresholds:

@@ -198,7 +198,7 @@ def _write_candidate(image: Any, target: Path) -> None:
     # libpng through imagecodecs: 16-bit colour stays 16-bit (Pillow would reduce it to 8).
     data = imagecodecs.png_encode(array)
 
-    write_bytes(target, data)
+    write_bytes(target, bytes(data))
 
 
 def _accept(candidate: Path, baseline: Path) -> None:

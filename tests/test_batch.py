@@ -18,8 +18,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from ssimcli.batch import Tally, Task, WorkerError, read_previous, run_local
+from ssimcli.batch import Tally, Task, WorkerError, run_local
 from ssimcli.options import CompareOptions
+from ssimcli.resume import read_previous
 
 SCORE_KEYS = ("ssim", "cs", "l1", "ssim_l1")
 

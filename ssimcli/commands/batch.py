@@ -147,7 +147,7 @@ def _previous_rows(resume: bool, output: str | None, output_format: str, options
                    pairing: Any, say: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
     if not resume or output is None:
         return {}, []
-    from ..batch import read_previous, resumable
+    from ..resume import read_previous, resumable
 
     previous, header = read_previous(output, output_format)
     kept = resumable(previous, {p.name for p in pairing.pairs}, options, output)

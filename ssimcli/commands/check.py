@@ -64,12 +64,11 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     also come from [tool.ssim-l1] in pyproject.toml (per-glob overrides there);
     command-line options win.
     """
-    from pathlib import Path
-
     from ..check import CheckReport, resolve_rules, run_checks
-    from ..config import load_config, parse_rect, resolve_metric_settings
-    from ..errors import InputError, UsageError
+    from ..config import load_config, resolve_metric_settings
+    from ..errors import UsageError
     from ..options import CompareOptions
+    from ..output import lock_output
     from ..pairing import pair_directories
     from ..writers import guard_not_input, to_json
 
@@ -78,26 +77,17 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     metric = {k: kwargs.pop(k) for k in METRIC_KWARGS}
     options = CompareOptions.build(**resolve_metric_settings(
         {k: v for k, v in metric.items() if _given(ctx, k)}, config))
-    given: dict[str, Any] = {k: kwargs[k] for k in THRESHOLD_KWARGS if kwargs.get(k) is not None}
-    if min_local_ssim is not None:
-        given["min_local_ssim"] = min_local_ssim
-    if local_window is not None:
-        given["local_window"] = local_window
-    if ignore:
-        given["ignore"] = tuple(parse_rect(value) for value in ignore)
-    if mask is not None:
-        if not Path(mask).is_file():
-            raise InputError(mask, "no such mask file")
-        given["mask"] = str(Path(mask).resolve())
+    given = _given_rules(kwargs, min_local_ssim, local_window, ignore, mask)
     if not _given(ctx, "fail_on_new") and "fail_on_new" in config.settings:
         fail_on_new = bool(config.settings["fail_on_new"])
     resolve_rules("", given, config)  # bad settings stop the run before any work
 
     pairing = pair_directories(baseline_dir, candidate_dir)
-    for path in (html_path, junit_path, json_path):
-        if path and path != "-":
-            inputs = [p.reference for p in pairing.pairs] + [p.candidate for p in pairing.pairs]
-            guard_not_input(path, inputs)
+    reports = [path for path in (html_path, junit_path, json_path) if path and path != "-"]
+    inputs = [p.reference for p in pairing.pairs] + [p.candidate for p in pairing.pairs]
+    for path in reports:
+        guard_not_input(path, inputs)
+        lock_output(path)
     if config.path is not None:
         say(f"settings from {config.path}")
 
@@ -119,24 +109,52 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
         report.items.append(item)
 
     if update_baseline:
-        for name, reason in _accept_changes(report):
-            error(f"{name}: not accepted into the baseline: {reason}")
-        for name in report.updated:
-            say(f"accepted into the baseline: {name}")
-        if not report.updated:
-            say("baseline already up to date: nothing to accept")
-
+        _update(report)
     _write_outputs(report, previews, html_path, junit_path, json_path, to_json)
-    for name in report.missing:
-        say(f"missing: {name}: the baseline has no candidate")
-    summary = report.summary()
-    say(
-        f"{summary['compared']} compared: {summary['passed']} passed, {summary['failed']} "
-        f"failed, {summary['errors']} errors; {summary['missing']} missing, {summary['extra']} new"
-        + (f"; {len(report.updated)} accepted" if report.updated else ""))
+    _tell(report)
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
     sys.exit(int(report.exit_code))
+
+
+def _given_rules(kwargs: dict[str, Any], min_local_ssim: float | None, local_window: int | None,
+                 ignore: tuple[str, ...], mask: str | None) -> dict[str, Any]:
+    """The rule settings given on the command line (absent keys: not given)."""
+    from pathlib import Path
+
+    from ..config import parse_rect
+    from ..errors import InputError
+
+    given: dict[str, Any] = {k: kwargs[k] for k in THRESHOLD_KWARGS if kwargs.get(k) is not None}
+    if min_local_ssim is not None:
+        given["min_local_ssim"] = min_local_ssim
+    if local_window is not None:
+        given["local_window"] = local_window
+    if ignore:
+        given["ignore"] = tuple(parse_rect(value) for value in ignore)
+    if mask is not None:
+        if not Path(mask).is_file():
+            raise InputError(mask, "no such mask file")
+        given["mask"] = str(Path(mask).resolve())
+    return given
+
+
+def _update(report: Any) -> None:
+    for name, reason in _accept_changes(report):
+        error(f"{name}: not accepted into the baseline: {reason}")
+    for name in report.updated:
+        say(f"accepted into the baseline: {name}")
+    if not report.updated:
+        say("baseline already up to date: nothing to accept")
+
+
+def _tell(report: Any) -> None:
+    for name in report.missing:
+        say(f"missing: {name}: the baseline has no candidate")
+    summary = report.summary()
+    say(f"{summary['compared']} compared: {summary['passed']} passed, {summary['failed']} "
+        f"failed, {summary['errors']} errors; {summary['missing']} missing, {summary['extra']} new"
+        + (f"; {len(report.updated)} accepted" if report.updated else ""))
 
 
 def _accept_changes(report: Any) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import PairError, UsageError
+from .errors import ImageTooSmallError, PairError, UsageError
 from .io import LoadedImage, load_image, normalise, prepare_pair
 from .metrics import MetricResult, compute, resolve_backend
 from .metrics.backend import Backend
@@ -140,9 +140,9 @@ def compare_loaded(
             backend.asarray(x), backend.asarray(y), options.params,
             ms_ssim=options.ms_ssim, return_maps=return_maps, backend=backend,
         )
+    except ImageTooSmallError as exc:
+        raise PairError(reference.path, candidate.path, str(exc)) from None
     except ValueError as exc:
-        if options.ms_ssim and "MS-SSIM" in str(exc):
-            raise PairError(reference.path, candidate.path, str(exc)) from None
         raise UsageError(str(exc)) from None
     maps = None
     if return_maps and metrics.maps is not None:

@@ -29,6 +29,11 @@ class UsageError(SsimCliError, ValueError):
     """An option or parameter value that cannot be used."""
 
 
+class ImageTooSmallError(ValueError):
+    """The engine's own error for images too small for what was asked (MS-SSIM's five scales);
+    a plain `ValueError` to library users, a `PairError` naming the files on the command line."""
+
+
 class InputError(SsimCliError):
     """A file that cannot be used as an input, with the file named in the message."""
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ImageTooSmallError
 from .backend import Backend, cpu_backend
 from .params import MS_SSIM_WEIGHTS, MetricParams, Window, effective_window, ms_ssim_min_size
 
@@ -373,7 +374,7 @@ def downsample2(planes: Any, xp: Any, axes: tuple[int, int] = (1, 2)) -> Any:
 def _check_ms_ssim_size(params: MetricParams, height: int, width: int) -> None:
     minimum = ms_ssim_min_size(params)
     if min(height, width) < minimum:
-        raise ValueError(
+        raise ImageTooSmallError(
             f"MS-SSIM needs images of at least {minimum}x{minimum} pixels for a {params.window}-pixel "
             f"window at {len(MS_SSIM_WEIGHTS)} scales; got {width}x{height}"
         )

@@ -96,10 +96,9 @@ def compare_table(record: dict[str, Any], checks: list[dict[str, Any]]) -> Any:
     from rich.text import Text
 
     metrics = present_metrics([record])
-    table = Table(
-        title=f"{record['reference']}  vs  {record['candidate']}",
-        title_justify="left",
-    )
+    # Text, not a str: Rich would read "[...]" in a file name as markup.
+    title = Text(f"{printable(record['reference'])}  vs  {printable(record['candidate'])}")
+    table = Table(title=title, title_justify="left")
     table.add_column("channel")
     for metric in metrics:
         table.add_column(METRIC_LABELS[metric], justify="right")

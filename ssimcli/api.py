@@ -10,7 +10,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ImageTooSmallError, PairError, UsageError
-from .io import LoadedImage, load_image, normalise, prepare_pair
+from .io import LoadedImage, load_image, normalise, prepare_images
 from .metrics import MetricResult, compute, resolve_backend
 from .metrics.backend import Backend
 from .options import CompareOptions
@@ -63,6 +63,7 @@ class PairResult:
             "data_range": self.data_range,
             "candidate_data_range": self.candidate_data_range,
             "color": self.options.color,
+            "crop": self.options.crop,
             "transparency": self.options.transparency,
             "padding": params.padding,
             "mean_over": params.mean_over,
@@ -87,11 +88,13 @@ def compare_arrays(
     return_maps: bool = False,
     backend: Backend | None = None,
     names: tuple[str, str] = ("reference", "candidate"),
+    threads: int | None = None,
 ) -> PairResult:
     """Compare two arrays (integer dtypes by their maximum, floats in [0, data_range])."""
     ref = normalise(np.asarray(reference), names[0], options.data_range if options else None)
     cand = normalise(np.asarray(candidate), names[1], options.data_range if options else None)
-    return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend)
+    return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend,
+                          threads=threads)
 
 
 def compare_files(
@@ -101,11 +104,13 @@ def compare_files(
     *,
     return_maps: bool = False,
     backend: Backend | None = None,
+    threads: int | None = None,
 ) -> PairResult:
     """Read two image files and compare them; `InputError`/`PairError` name the bad file."""
     options = options or CompareOptions()
     ref, cand = load_pair(reference, candidate, options.data_range)
-    return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend)
+    return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend,
+                          threads=threads)
 
 
 def load_pair(
@@ -129,16 +134,23 @@ def compare_loaded(
     *,
     return_maps: bool = False,
     backend: Backend | None = None,
+    threads: int | None = None,
 ) -> PairResult:
+    """Score two loaded images; ``threads`` bounds the engine's threads (default: all cores).
+
+    Width and height in the result are those of the compared region (after ``crop``).
+    """
     options = options or CompareOptions()
-    x, y, channel_names = prepare_pair(
-        reference, candidate, options.color, options.transparency, options.background
+    pair = prepare_images(
+        reference, candidate, options.color, options.transparency, options.background,
+        options.crop, options.params.precision,
     )
     backend = backend or resolve_backend(options.device)
     try:
         metrics = compute(
-            backend.asarray(x), backend.asarray(y), options.params,
+            backend.asarray(pair.reference), backend.asarray(pair.candidate), options.params,
             ms_ssim=options.ms_ssim, return_maps=return_maps, backend=backend,
+            divisor=pair.divisor, threads=threads if backend.name == "cpu" else None,
         )
     except ImageTooSmallError as exc:
         raise PairError(reference.path, candidate.path, str(exc)) from None
@@ -151,9 +163,9 @@ def compare_loaded(
     return PairResult(
         reference=reference.path,
         candidate=candidate.path,
-        width=reference.width,
-        height=reference.height,
-        channel_names=channel_names,
+        width=int(pair.reference.shape[1]),
+        height=int(pair.reference.shape[0]),
+        channel_names=pair.channel_names,
         metrics=metrics,
         options=options,
         data_range=reference.data_range,
@@ -174,8 +186,9 @@ def compare(
     """Compare two images given as file paths or arrays.
 
     ``settings`` are those of `CompareOptions.build`: ``window``, ``sigma``, ``k1``, ``k2``,
-    ``alpha``, ``padding``, ``precision``, ``data_range``, ``color``, ``transparency``,
-    ``background``, ``ms_ssim``, ``device``.
+    ``alpha``, ``padding``, ``precision``, ``data_range``, ``color`` (``rgb``, ``luma``, ``y``),
+    ``transparency``, ``background``, ``ms_ssim``, ``device``, ``crop`` (pixels removed from
+    every border before scoring).
 
     Examples
     --------

@@ -10,40 +10,66 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import InputError, PairError, SettingError
 
-COLOR_MODES = ("rgb", "luma")
+COLOR_MODES = ("rgb", "luma", "y")
 TRANSPARENCY_MODES = ("composite", "channel", "ignore")
 # ITU-R BT.601 luma weights.
 BT601 = (0.299, 0.587, 0.114)
+# ITU-R BT.601 studio-range Y (MATLAB rgb2ycbcr) of R, G, B in [0, 1], before + 16 and / 255.
+STUDIO_Y = (65.481, 128.553, 24.966)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 @dataclass
 class LoadedImage:
-    """A decoded image: ``pixels`` is ``(H, W, C)`` float32 in [0, 1]; ``alpha`` marks the last."""
+    """A decoded image, kept in its native dtype: ``values / data_range`` lies in [0, 1].
+
+    ``values`` is ``(H, W, C)`` as decoded (uint8, uint16, float...), so a 30000 x 30000 8-bit
+    pair costs its bytes, not four times them; the engine converts it to float strip by strip.
+    ``has_alpha`` marks the last channel as alpha.
+    """
 
     path: str
-    pixels: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
     has_alpha: bool
     source_dtype: str
     data_range: float
 
     @property
+    def pixels(self) -> np.ndarray:
+        """``(H, W, C)`` float32 in [0, 1] (a new array on every access: full-size, use sparingly)."""
+        if self.values.dtype == np.float32 and self.data_range == 1.0:
+            return self.values
+        return normalised(self.values, self.data_range, np.float32)
+
+    @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        return int(self.values.shape[0])
 
     @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        return int(self.values.shape[1])
 
     @property
     def colour_channels(self) -> int:
-        return self.pixels.shape[2] - int(self.has_alpha)
+        return self.values.shape[2] - int(self.has_alpha)
+
+
+def normalised(values: np.ndarray, divisor: float, dtype: Any) -> np.ndarray:
+    """``values / divisor`` as ``dtype``, computed in ``dtype`` (the single place it is done).
+
+    Division, not multiplication by 1/divisor: v/255 and 257v/65535 then round to the same
+    float32, so 8-bit and 16-bit files of one picture give the same numbers.
+    """
+    out = np.empty(values.shape, dtype=dtype)
+    np.divide(values, dtype(divisor), out=out, dtype=dtype, casting="unsafe")
+    return out
 
 
 def read_raw(path: str | Path) -> np.ndarray:
@@ -110,7 +136,7 @@ def _short(exc: BaseException) -> str:
 
 
 def load_image(path: str | Path, data_range: float | None = None) -> LoadedImage:
-    """Read ``path`` and normalise it to float32 ``(H, W, C)`` in [0, 1].
+    """Read ``path``: its native ``(H, W, C)`` values and the divisor that brings them to [0, 1].
 
     Integer images divide by their dtype's maximum (255, 65535), so an 8-bit and a 16-bit file of
     the same picture load the same; float images must already lie in ``[0, data_range]``
@@ -121,7 +147,10 @@ def load_image(path: str | Path, data_range: float | None = None) -> LoadedImage
 
 
 def normalise(raw: np.ndarray, path: str | Path, data_range: float | None = None) -> LoadedImage:
-    """Bring a decoded array to a `LoadedImage`; checks shape, finiteness and range."""
+    """Bring a decoded array to a `LoadedImage`; checks shape, finiteness and range.
+
+    The values stay as decoded (no float copy); ``data_range`` records the divisor.
+    """
     if data_range is not None and not (math.isfinite(data_range) and data_range > 0):
         raise SettingError("data_range", f"must be a positive number, got {data_range}")
     array = raw
@@ -133,38 +162,43 @@ def normalise(raw: np.ndarray, path: str | Path, data_range: float | None = None
         raise InputError(path, f"unsupported image shape {raw.shape} (need H x W or H x W x 1-4)")
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise InputError(path, f"empty image of shape {raw.shape}")
-    kind = array.dtype.kind
-    if kind == "b":
+    if array.dtype.kind == "b":  # False/True as 0/1
         array = array.astype(np.uint8)
         divisor = 1.0 if data_range is None else float(data_range)
-    elif kind == "u":
-        divisor = float(np.iinfo(array.dtype).max) if data_range is None else float(data_range)
-    elif kind == "i":
-        if array.min() < 0:
-            raise InputError(path, "negative pixel values in a signed integer image")
-        divisor = float(np.iinfo(array.dtype).max) if data_range is None else float(data_range)
-    elif kind == "f":
-        divisor = 1.0 if data_range is None else float(data_range)
     else:
-        raise InputError(path, f"unsupported pixel type {array.dtype}")
-    if kind == "f" or data_range is not None:
-        finite = np.isfinite(array)
-        if not finite.all():
-            bad = "NaN" if np.isnan(array).any() else "infinite"
-            raise InputError(path, f"contains {bad} values")
-        low, high = float(array.min()), float(array.max())
-        if low < 0 or high > divisor:
-            raise InputError(
-                path,
-                f"values outside [0, {divisor:g}] (min {low:.6g}, max {high:.6g}); "
-                "pass --data-range to set the range",
-            )
-    pixels = np.empty(array.shape, dtype=np.float32)
-    # Division, not multiplication by 1/divisor: v/255 and 257v/65535 then round to the same
-    # float32, so 8-bit and 16-bit files of one picture load identically.
-    np.divide(array, np.float32(divisor), out=pixels, casting="unsafe")
+        divisor = _divisor(array, path, data_range)
+    if array.dtype.kind == "f" or data_range is not None:
+        _check_range(array, path, divisor)
     channels = array.shape[2]
-    return LoadedImage(str(path), pixels, channels in (2, 4), str(raw.dtype), divisor)
+    return LoadedImage(str(path), array, channels in (2, 4), str(raw.dtype), divisor)
+
+
+def _divisor(array: np.ndarray, path: str | Path, data_range: float | None) -> float:
+    """What brings the values to [0, 1]: the dtype's maximum for integers, else 1 (or the
+    given data range)."""
+    kind = array.dtype.kind
+    if kind not in "uif":
+        raise InputError(path, f"unsupported pixel type {array.dtype}")
+    if kind == "i" and array.min() < 0:
+        raise InputError(path, "negative pixel values in a signed integer image")
+    if data_range is not None:
+        return float(data_range)
+    if kind == "f":
+        return 1.0
+    return float(np.iinfo(array.dtype).max)
+
+
+def _check_range(array: np.ndarray, path: str | Path, divisor: float) -> None:
+    if not np.isfinite(array).all():
+        bad = "NaN" if np.isnan(array).any() else "infinite"
+        raise InputError(path, f"contains {bad} values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > divisor:
+        raise InputError(
+            path,
+            f"values outside [0, {divisor:g}] (min {low:.6g}, max {high:.6g}); "
+            "pass --data-range to set the range",
+        )
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -195,23 +229,112 @@ def parse_background(value: str | tuple[float, ...] | None) -> tuple[float, floa
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    weights = np.asarray(BT601, dtype=np.float32)
+    weights = np.asarray(BT601, dtype=rgb.dtype)
     return (rgb @ weights)[:, :, None]
 
 
-def prepare_pair(
+def studio_y(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 studio-range Y in [16/255, 235/255] of RGB in [0, 1] (MATLAB ``rgb2ycbcr``).
+
+    ``Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255``, as BasicSR's ``to_y_channel``.
+    """
+    weights = np.asarray(STUDIO_Y, dtype=rgb.dtype)
+    y = rgb @ weights
+    y += 16.0
+    y /= 255.0
+    return y[:, :, None]
+
+
+@dataclass
+class PreparedPair:
+    """The two arrays the engine scores: ``(H, W, C)``, ``values / divisor`` in [0, 1].
+
+    Native integer arrays (views of the decoded images, no copy) whenever no conversion is
+    needed; float arrays (``divisor`` 1) after compositing or a colour conversion.
+    """
+
+    reference: np.ndarray
+    candidate: np.ndarray
+    divisor: float
+    channel_names: list[str]
+    crop: int = 0
+
+
+def check_crop(crop: int, reference: LoadedImage, candidate: LoadedImage) -> None:
+    """``crop`` pixels off every border must leave at least one pixel."""
+    if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or crop < 0:
+        raise SettingError("crop", f"must be a whole number >= 0, got {crop!r}")
+    if 2 * crop >= min(reference.height, reference.width):
+        raise PairError(
+            reference.path, candidate.path,
+            f"--crop {crop} removes the whole {reference.width}x{reference.height} image "
+            f"(it needs more than {2 * crop} pixels on each side)",
+        )
+
+
+def prepare_images(
     reference: LoadedImage,
     candidate: LoadedImage,
     color: str = "rgb",
     transparency: str = "composite",
     background: str | tuple[float, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Apply the alpha and colour policies; check that the pair can be compared.
+    crop: int = 0,
+    precision: str = "float32",
+) -> PreparedPair:
+    """Crop, then apply the alpha and colour policies; check that the pair can be compared.
 
-    Returns the two ``(H, W, C)`` float32 arrays and the channel names.
+    Conversions (compositing, ``luma``, ``y``) compute in float64 when ``precision`` is
+    float64, and ``y`` always does: studio-range Y then carries no float32 rounding into PSNR.
+    Grey images stay as they are under ``luma`` and ``y`` (BasicSR only converts 3 channels).
     """
     _check_choice("--color", color, COLOR_MODES)
     _check_choice("--transparency", transparency, TRANSPARENCY_MODES)
+    _check_pair(reference, candidate, color)
+    check_crop(crop, reference, candidate)
+    ref_values, cand_values = (_cropped(image.values, crop) for image in (reference, candidate))
+    opaque = all(
+        not image.has_alpha or bool((values[:, :, -1] == image.data_range).all())
+        for image, values in ((reference, ref_values), (candidate, cand_values))
+    )
+    composite = not opaque and transparency == "composite"
+    alpha_channel = not opaque and transparency == "channel"
+    names = _channel_names(reference.colour_channels, color, alpha_channel)
+    converts = color != "rgb" and reference.colour_channels + candidate.colour_channels > 2
+    if not (composite or alpha_channel or converts) and (
+            reference.data_range == candidate.data_range):
+        arrays = [values[:, :, :image.colour_channels] for image, values in
+                  ((reference, ref_values), (candidate, cand_values))]
+        return PreparedPair(arrays[0], arrays[1], reference.data_range, names, crop)
+    dtype = np.float64 if precision == "float64" or color == "y" else np.float32
+    background_rgb = np.asarray(parse_background(background), dtype=dtype)
+    backgrounds = {3: background_rgb, 1: dtype(background_rgb @ np.asarray(BT601, dtype))}
+    arrays = []
+    for image, values in ((reference, ref_values), (candidate, cand_values)):
+        pixels = normalised(values, image.data_range, dtype)
+        colour = pixels[:, :, : image.colour_channels]
+        if opaque:
+            alpha = None  # never read: a plane of ones would cost a 16k pair 1 GiB
+        elif image.has_alpha:
+            alpha = pixels[:, :, -1:]
+        else:
+            alpha = np.ones(colour.shape[:2] + (1,), dtype=dtype)
+        if composite:
+            colour = colour * alpha + backgrounds[colour.shape[2]] * (1 - alpha)
+        if color != "rgb" and colour.shape[2] == 3:
+            colour = _luma(colour) if color == "luma" else studio_y(colour)
+        if alpha_channel:
+            colour = np.concatenate([colour, alpha], axis=2)
+        arrays.append(np.ascontiguousarray(colour, dtype=dtype))
+    return PreparedPair(arrays[0], arrays[1], 1.0, names, crop)
+
+
+def _cropped(values: np.ndarray, crop: int) -> np.ndarray:
+    if not crop:
+        return values
+    return values[crop:values.shape[0] - crop, crop:values.shape[1] - crop]
+
+
+def _check_pair(reference: LoadedImage, candidate: LoadedImage, color: str) -> None:
     if (reference.height, reference.width) != (candidate.height, candidate.width):
         raise PairError(
             reference.path, candidate.path,
@@ -223,38 +346,31 @@ def prepare_pair(
         raise PairError(
             reference.path, candidate.path,
             f"channel mismatch: {names[candidate.colour_channels]} vs reference "
-            f"{names[reference.colour_channels]}; use --color luma to compare them as grey",
+            f"{names[reference.colour_channels]}; use --color luma or y to compare them as grey",
         )
-    opaque = all(
-        not image.has_alpha or bool((image.pixels[:, :, -1] == 1.0).all())
-        for image in (reference, candidate)
-    )
-    composite = not opaque and transparency == "composite"
-    alpha_channel = not opaque and transparency == "channel"
-    background_rgb = np.asarray(parse_background(background), dtype=np.float32)
-    backgrounds = {3: background_rgb, 1: np.float32(background_rgb @ np.asarray(BT601, np.float32))}
-    arrays = []
-    for image in (reference, candidate):
-        pixels = image.pixels
-        colour = pixels[:, :, : image.colour_channels]
-        if opaque:
-            alpha = None  # never read: a plane of ones would cost a 16k pair 1 GiB
-        elif image.has_alpha:
-            alpha = pixels[:, :, -1:]
-        else:
-            alpha = np.ones(colour.shape[:2] + (1,), dtype=np.float32)
-        if composite:
-            colour = colour * alpha + backgrounds[colour.shape[2]] * (1 - alpha)
-        if color == "luma" and colour.shape[2] == 3:
-            colour = _luma(colour)
-        if alpha_channel:
-            colour = np.concatenate([colour, alpha], axis=2)
-        arrays.append(np.ascontiguousarray(colour, dtype=np.float32))
-    if color == "luma":
+
+
+def _channel_names(colour_channels: int, color: str, alpha_channel: bool) -> list[str]:
+    if color != "rgb":
         names = ["Y"]
-    else:  # both have the same colour channels: checked above
-        names = ["R", "G", "B"] if reference.colour_channels == 3 else ["L"]
+    else:  # both have the same colour channels: checked before
+        names = ["R", "G", "B"] if colour_channels == 3 else ["L"]
     if alpha_channel:
         names.append("A")
-    return arrays[0], arrays[1], names
+    return names
 
+
+def prepare_pair(
+    reference: LoadedImage,
+    candidate: LoadedImage,
+    color: str = "rgb",
+    transparency: str = "composite",
+    background: str | tuple[float, ...] | None = None,
+    crop: int = 0,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`prepare_images` as two full-size float32 arrays in [0, 1] and the channel names."""
+    pair = prepare_images(reference, candidate, color, transparency, background, crop)
+    x, y = (a if a.dtype == np.float32 and pair.divisor == 1.0
+            else normalised(a, pair.divisor, np.float32)
+            for a in (pair.reference, pair.candidate))
+    return x, y, pair.channel_names

@@ -68,8 +68,11 @@ class CompareOptions:
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     ms_ssim: bool = False
     device: str = "cpu"
+    crop: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 0:
+            raise SettingError("crop", f"must be a whole number >= 0, got {self.crop!r}")
         if self.color not in COLOR_MODES:
             raise SettingError("color", f"must be one of {', '.join(COLOR_MODES)}; got {self.color!r}")
         if self.transparency not in TRANSPARENCY_MODES:
@@ -100,6 +103,7 @@ class CompareOptions:
         background: str | tuple[float, ...] | None = None,
         ms_ssim: bool = False,
         device: str = "cpu",
+        crop: int = 0,
     ) -> CompareOptions:
         """A preset with any parameter overridden; ``None`` keeps the preset's value."""
         params = params_for(
@@ -109,5 +113,5 @@ class CompareOptions:
         return cls(
             preset=preset, params=params, data_range=data_range, color=color,
             transparency=transparency, background=parse_background(background),
-            ms_ssim=ms_ssim, device=device,
+            ms_ssim=ms_ssim, device=device, crop=crop,
         )

@@ -261,13 +261,15 @@ def _weighted_means(record: dict[str, Any], scores: dict[str, float], result: An
                     weights: np.ndarray, area: np.ndarray, ref: Any, cand: Any,
                     options: CompareOptions) -> None:
     """Replace the plain means in ``record``/``scores`` by mask-weighted ones."""
-    from .io import prepare_pair
+    from .io import prepare_images, prepare_pair
+    from .metrics.masked import masked_psnr
 
     per_channel = {key: weighted_means(result.maps[key], weights)
                    for key in ("ssim", "cs", "l1", "ssim_l1")}
     alpha = options.params.alpha
     if options.ms_ssim:
-        x, y, _ = prepare_pair(ref, cand, options.color, options.transparency, options.background)
+        x, y, _ = prepare_pair(ref, cand, options.color, options.transparency, options.background,
+                               options.crop)
         values = masked_ms_ssim(x, y, area, options.params)
         per_channel["ms_ssim"] = values
         per_channel["ms_ssim_l1"] = [alpha * (1 - m) + (1 - alpha) * l1
@@ -275,6 +277,12 @@ def _weighted_means(record: dict[str, Any], scores: dict[str, float], result: An
     for key, values in per_channel.items():
         scores[key] = float(np.mean(values))
         record[key] = scores[key]
+    # PSNR's MSE is over every pixel and channel: not the mean of the per-channel PSNRs.
+    pair = prepare_images(ref, cand, options.color, options.transparency, options.background,
+                          options.crop, options.params.precision)
+    scores["psnr"], per_channel["psnr"] = masked_psnr(pair.reference, pair.candidate, area,
+                                                      pair.divisor)
+    record["psnr"] = scores["psnr"]
     for index, channel in enumerate(record.get("per_channel", [])):
         for key, values in per_channel.items():
             channel[key] = values[index]

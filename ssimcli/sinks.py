@@ -73,9 +73,9 @@ class StreamSink:
 
 
 def json_line(row: dict[str, Any]) -> str:
-    from .writers import _json_default
+    from .writers import _finite, _json_default
 
-    return json.dumps(row, allow_nan=False, default=_json_default)
+    return json.dumps(_finite(row), allow_nan=False, default=_json_default)
 
 
 class JsonlSink(StreamSink):

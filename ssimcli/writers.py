@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +36,18 @@ def guard_not_input(path: str | Path, inputs: Iterable[str | Path]) -> None:
 
 
 def to_json(payload: Any) -> str:
-    return json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n"
+    return json.dumps(_finite(payload), indent=2, allow_nan=False, default=_json_default) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """Strict JSON: an infinite PSNR (identical images) becomes the string "inf", NaN null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -93,3 +93,81 @@ def tf_ms_ssim(x: np.ndarray, y: np.ndarray) -> float:
     mcs.pop()
     stack = np.stack(mcs + [np.maximum(ssim, 0)], axis=-1)
     return float(np.mean(np.prod(stack ** np.array(MS_WEIGHTS), axis=-1)))
+
+
+# --- BasicSR (basicsr/metrics/psnr_ssim.py, basicsr/utils/color_util.py), transcribed ---------
+# BasicSR reads images with cv2 (BGR order) and weights B, G, R by 24.966, 128.553, 65.481; the
+# images here are read as RGB, so the same weights apply in R, G, B order.
+
+
+def basicsr_to_y_channel(img: np.ndarray) -> np.ndarray:
+    """``to_y_channel``: float32 [0, 1], studio-range Y via ``bgr2ycbcr(y_only=True)``, x 255."""
+    img = img.astype(np.float32) / 255.0
+    if img.ndim == 3 and img.shape[2] == 3:
+        out = np.dot(img, [65.481, 128.553, 24.966]) + 16.0  # float64, as np.dot with a list
+        out = (out / 255.0).astype(np.float32)  # _convert_output_type_range for float32 input
+        img = out[..., None]
+    return img * 255.0
+
+
+def _basicsr_prepare(img: np.ndarray, crop_border: int, test_y_channel: bool) -> np.ndarray:
+    if img.ndim == 2:
+        img = img[..., None]  # reorder_image(input_order='HWC') on a grey image
+    if crop_border != 0:
+        img = img[crop_border:-crop_border, crop_border:-crop_border, ...]
+    if test_y_channel:
+        img = basicsr_to_y_channel(img)
+    return img.astype(np.float64)
+
+
+def basicsr_psnr(img: np.ndarray, img2: np.ndarray, crop_border: int,
+                 test_y_channel: bool = False) -> float:
+    """``calculate_psnr`` on 8-bit ``(H, W, C)`` arrays."""
+    img = _basicsr_prepare(img, crop_border, test_y_channel)
+    img2 = _basicsr_prepare(img2, crop_border, test_y_channel)
+    mse = np.mean((img - img2) ** 2)
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(255.0 * 255.0 / mse))
+
+
+def _basicsr_ssim_channel(img: np.ndarray, img2: np.ndarray) -> float:
+    """``_ssim``: 11x11 Gaussian (sigma 1.5) by ``cv2.filter2D`` on [0, 255] float64, 'valid'."""
+    import cv2
+
+    c1 = (0.01 * 255) ** 2
+    c2 = (0.03 * 255) ** 2
+    kernel = cv2.getGaussianKernel(11, 1.5)
+    window = np.outer(kernel, kernel.transpose())
+    mu1 = cv2.filter2D(img, -1, window)[5:-5, 5:-5]
+    mu2 = cv2.filter2D(img2, -1, window)[5:-5, 5:-5]
+    mu1_sq = mu1 ** 2
+    mu2_sq = mu2 ** 2
+    mu1_mu2 = mu1 * mu2
+    sigma1_sq = cv2.filter2D(img ** 2, -1, window)[5:-5, 5:-5] - mu1_sq
+    sigma2_sq = cv2.filter2D(img2 ** 2, -1, window)[5:-5, 5:-5] - mu2_sq
+    sigma12 = cv2.filter2D(img * img2, -1, window)[5:-5, 5:-5] - mu1_mu2
+    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
+        (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
+    return float(ssim_map.mean())
+
+
+def basicsr_ssim(img: np.ndarray, img2: np.ndarray, crop_border: int,
+                 test_y_channel: bool = False) -> float:
+    """``calculate_ssim`` on 8-bit ``(H, W, C)`` arrays: mean of the per-channel SSIMs."""
+    img = _basicsr_prepare(img, crop_border, test_y_channel)
+    img2 = _basicsr_prepare(img2, crop_border, test_y_channel)
+    return float(np.mean([_basicsr_ssim_channel(img[..., i], img2[..., i])
+                          for i in range(img.shape[2])]))
+
+
+def psnr_float64(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
+    """``10 log10(L^2 / MSE)`` with the MSE over every pixel and channel, in float64."""
+    mse = np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(data_range ** 2 / mse))
+
+
+def studio_y_float64(rgb8: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr`` Y of 8-bit RGB, in [0, 1], float64 from the integers."""
+    rgb = rgb8.astype(np.float64) / 255.0
+    return (16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0

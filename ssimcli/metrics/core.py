@@ -14,6 +14,7 @@ tested against, selected with ``method="reference"``, and the default on CuPy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ class MetricResult:
 
     ``maps`` holds ``ssim``, ``cs``, ``l1``, ``ssim_l1`` as ``(H, W, C)`` arrays of the backend's
     module when asked for. ``per_channel`` maps each score name to a list, one value per channel.
+    ``psnr`` is ``10 log10(L^2 / MSE)`` in dB with the MSE over every pixel and channel (not the
+    mean of the per-channel PSNRs), ``math.inf`` for identical images.
     """
 
     ssim: float
@@ -49,9 +52,11 @@ class MetricResult:
     ms_ssim: float | None = None
     ms_ssim_l1: float | None = None
     maps: dict[str, Any] | None = field(default=None, repr=False)
+    psnr: float = math.inf
 
     def scores(self) -> dict[str, float]:
-        out = {"ssim": self.ssim, "cs": self.cs, "l1": self.l1, "ssim_l1": self.ssim_l1}
+        out = {"ssim": self.ssim, "cs": self.cs, "l1": self.l1, "ssim_l1": self.ssim_l1,
+               "psnr": self.psnr}
         if self.ms_ssim is not None:
             out["ms_ssim"] = self.ms_ssim
             out["ms_ssim_l1"] = self.ms_ssim_l1
@@ -76,9 +81,14 @@ def reference_filter(planes: Any, weights: np.ndarray, backend: Backend) -> Any:
     return cols
 
 
-def as_planes(image: Any, xp: Any, dtype: Any) -> Any:
-    """``(H, W)`` or ``(H, W, C)`` -> contiguous ``(C, H, W)`` of ``dtype``."""
-    array = xp.asarray(image, dtype=dtype)
+def as_planes(image: Any, xp: Any, dtype: Any, divisor: float = 1.0) -> Any:
+    """``(H, W)`` or ``(H, W, C)`` -> contiguous ``(C, H, W)`` of ``dtype``, divided by ``divisor``.
+
+    Integers convert straight to ``dtype`` (float64 precision never passes through float32).
+    """
+    array = xp.asarray(image)
+    if divisor != 1.0 or array.dtype != dtype:
+        array = xp.divide(array, xp.dtype(dtype).type(divisor), dtype=dtype)
     if array.ndim == 2:
         return array[None]
     if array.ndim != 3:
@@ -173,6 +183,42 @@ def channel_maps(
     return maps_from_moments(filtered, params, window, data_range, xp)
 
 
+def squared_error_sums(x: Any, y: Any, xp: Any, chunk_rows: int = 128) -> list[float]:
+    """Per-channel float64 sums of ``(x - y)^2`` over ``(H, W)`` or ``(H, W, C)`` arrays.
+
+    The difference is taken in float64 from the values as given (exact for integers), a few
+    rows at a time, so no full-size float64 copy is made.
+    """
+    x, y = xp.asarray(x), xp.asarray(y)
+    channels = 1 if x.ndim == 2 else x.shape[2]
+    total = np.zeros(channels)
+    for start in range(0, x.shape[0], chunk_rows):
+        stop = start + chunk_rows
+        difference = xp.subtract(x[start:stop], y[start:stop], dtype=xp.float64)
+        difference *= difference
+        sums = difference.reshape(-1, channels).sum(axis=0)
+        total += np.asarray(sums.get() if hasattr(sums, "get") else sums, dtype=np.float64)
+    return [float(v) for v in total]
+
+
+def psnr_db(mse: float, data_range: float = 1.0) -> float:
+    """``10 log10(L^2 / MSE)``; infinite for a zero MSE (identical images)."""
+    if mse <= 0:
+        return math.inf
+    return 10.0 * math.log10(data_range * data_range / mse)
+
+
+def add_psnr(result: MetricResult, mse_per_channel: list[float], data_range: float) -> None:
+    """Per-channel PSNRs and the overall one, whose MSE is over every pixel and channel."""
+    result.per_channel["psnr"] = [psnr_db(m, data_range) for m in mse_per_channel]
+    result.psnr = psnr_db(float(np.mean(mse_per_channel)), data_range)
+
+
+def _mse_per_channel(x: Any, y: Any, divisor: float, xp: Any) -> list[float]:
+    count = x.shape[0] * x.shape[1]
+    return [v / count / (divisor * divisor) for v in squared_error_sums(x, y, xp)]
+
+
 METHODS = ("fast", "reference")
 
 
@@ -209,13 +255,16 @@ def compute(
     method: str | None = None,
     strip_rows: int | None = None,
     threads: int | None = None,
+    divisor: float = 1.0,
 ) -> MetricResult:
-    """SSIM, CS, Gaussian-weighted L1 and the mix of two images (MS-SSIM too, if asked).
+    """SSIM, CS, Gaussian-weighted L1, their mix and PSNR of two images (MS-SSIM if asked).
 
     Parameters
     ----------
     x, y : array_like
-        Reference and candidate, ``(H, W)`` or ``(H, W, C)``, values in ``[0, data_range]``.
+        Reference and candidate, ``(H, W)`` or ``(H, W, C)``: ``x / divisor`` lies in
+        ``[0, data_range]``. Integer arrays stay as they are and are converted to the working
+        precision inside (by strips on the fast path), directly from the integers.
     params : MetricParams
         Window, constants, padding, averaging region, precision (`params_for` builds presets).
     data_range : float
@@ -235,7 +284,10 @@ def compute(
         by the strip. ``reference`` (the default elsewhere): whole-image SciPy / CuPy filtering,
         the simple path the fast one is tested against.
     strip_rows, threads : int, optional
-        Fast path only: rows per strip (default 32) and worker threads (default: all cores).
+        Fast path only: rows per strip (default 32) and worker threads (default: the
+        ``SSIM_L1_THREADS`` environment variable, else all usable cores).
+    divisor : float
+        What the values are divided by (255 for 8-bit images scored in [0, 1]).
 
     Returns
     -------
@@ -246,11 +298,14 @@ def compute(
     backend = backend or cpu_backend()
     method = resolve_method(method, backend, separable_filter)
     if method == "fast":
-        return _compute_fast(x, y, params, data_range, ms_ssim, return_maps, strip_rows, threads)
+        result = _compute_fast(x, y, params, data_range, ms_ssim, return_maps, strip_rows,
+                               threads, divisor)
+        add_psnr(result, _mse_per_channel(x, y, divisor, np), data_range)
+        return result
     separable_filter = separable_filter or reference_filter
     xp = backend.xp
-    xs = as_planes(x, xp, params.dtype)
-    ys = as_planes(y, xp, params.dtype)
+    xs = as_planes(x, xp, params.dtype, divisor)
+    ys = as_planes(y, xp, params.dtype, divisor)
     _check_shapes(xs.shape, ys.shape)
     _, height, width = xs.shape
     window = effective_window(params, height, width)
@@ -258,6 +313,7 @@ def compute(
     radius = window.radius if params.mean_over == "valid" else 0
     per_channel = {name: region_means(maps[name], radius, xp) for name in MAP_NAMES}
     result = _result(per_channel, window, params)
+    add_psnr(result, _mse_per_channel(xp.asarray(x), xp.asarray(y), divisor, xp), data_range)
     if ms_ssim:
         values = _ms_ssim_per_channel(
             xs, ys, params, data_range, backend, separable_filter,
@@ -296,13 +352,13 @@ def _add_ms_ssim(result: MetricResult, values: list[float]) -> None:
 
 def _compute_fast(
     x: Any, y: Any, params: MetricParams, data_range: float, with_ms_ssim: bool,
-    return_maps: bool, strip_rows: int | None, threads: int | None,
+    return_maps: bool, strip_rows: int | None, threads: int | None, divisor: float = 1.0,
 ) -> MetricResult:
     """`compute` on the CPU by strips (`fast.strip_metrics`): same results, bounded memory."""
     from . import fast
 
-    xs = fast.as_image(x, params.dtype)
-    ys = fast.as_image(y, params.dtype)
+    xs = fast.as_image(x, params.dtype, divisor)
+    ys = fast.as_image(y, params.dtype, divisor)
     _check_shapes(xs.shape[2:] + xs.shape[:2], ys.shape[2:] + ys.shape[:2])
     height, width, _ = xs.shape
     window = effective_window(params, height, width)

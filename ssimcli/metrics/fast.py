@@ -541,9 +541,11 @@ def downsample_pair(x: np.ndarray, y: np.ndarray, threads: int | None = None
     return small_x, small_y
 
 
-def as_image(image: Any, dtype: Any) -> np.ndarray:
+def as_image(image: Any, dtype: Any, divisor: float = 1.0) -> np.ndarray:
     """``(H, W)`` or ``(H, W, C)`` -> ``(H, W, C)`` of ``dtype`` (a view when nothing changes)."""
-    array = np.asarray(image, dtype=dtype)
+    array = np.asarray(image)
+    if divisor != 1.0 or array.dtype != dtype:
+        array = np.divide(array, np.dtype(dtype).type(divisor), dtype=dtype)
     if array.ndim == 2:
         return array[:, :, None]
     if array.ndim != 3:

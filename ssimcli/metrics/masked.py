@@ -91,6 +91,39 @@ def weighted_means(map_: np.ndarray, weights: np.ndarray) -> list[float]:
     return [float(v) / total for v in np.atleast_1d(sums)]
 
 
+def weighted_mse(x: np.ndarray, y: np.ndarray, area: np.ndarray | None, divisor: float = 1.0,
+                 chunk_rows: int = 128) -> list[float]:
+    """Per-channel mean of ``((x - y) / divisor)^2`` weighted by the compare area.
+
+    Unlike the SSIM means, no window erosion applies: PSNR looks at each pixel alone, so an
+    ignored pixel simply does not count. Float64 differences, a few rows at a time.
+    """
+    x = x[:, :, None] if x.ndim == 2 else x
+    y = y[:, :, None] if y.ndim == 2 else y
+    sums = np.zeros(x.shape[2])
+    for start in range(0, x.shape[0], chunk_rows):
+        rows = slice(start, start + chunk_rows)
+        difference = np.subtract(x[rows], y[rows], dtype=np.float64)
+        difference *= difference
+        if area is None:
+            sums += difference.sum(axis=(0, 1))
+        else:
+            sums += np.tensordot(area[rows], difference, axes=([0, 1], [0, 1]))
+    total = float(x.shape[0] * x.shape[1]) if area is None else float(area.sum(dtype=np.float64))
+    if total <= 0:
+        raise ValueError("the mask and ignore regions leave no pixel to compare")
+    return [float(v) / total / (divisor * divisor) for v in sums]
+
+
+def masked_psnr(x: np.ndarray, y: np.ndarray, area: np.ndarray | None, divisor: float = 1.0,
+                data_range: float = 1.0) -> tuple[float, list[float]]:
+    """Overall and per-channel PSNR (dB) over the compare area; see `weighted_mse`."""
+    from .core import psnr_db
+
+    mse = weighted_mse(x, y, area, divisor)
+    return psnr_db(float(np.mean(mse)), data_range), [psnr_db(m, data_range) for m in mse]
+
+
 def box_sums(values: np.ndarray, size: int) -> np.ndarray:
     """Sums over every ``size`` x ``size`` window lying inside a 2-D array (stride 1).
 

@@ -28,6 +28,7 @@ from .errors import ExitCode, SsimCliError, UsageError
 from .options import CompareOptions, Thresholds
 from .pairing import Pair
 from .pipeline import ERROR, WORKER, PairJob, PairOutcome, error_outcome, score_pair
+from .resume import INFINITE
 from .vocabulary import HIGHER_IS_BETTER, METRICS
 
 DASK_HINT = "pip install 'ssim-l1[dask]'"
@@ -60,7 +61,14 @@ def maps_folder(maps_dir: str | Path, name: str) -> Path:
 def score_task(task: Task) -> dict[str, Any]:
     """Score one pair through the pair pipeline; never raises for a bad pair (the row carries
     the error instead). Runs in pool and Dask workers, which write the pair's maps themselves
-    so that maps never travel back to the parent."""
+    so that maps never travel back to the parent.
+
+    A `ssimcli.methods.MethodsJob` (one reference, several candidate trees) answers with one
+    bundle of rows (`ssimcli.methods.unbundle` takes them apart)."""
+    from .methods import MethodsJob, score_methods
+
+    if isinstance(task, MethodsJob):
+        return score_methods(task)
     return score_pair(task).to_row()
 
 
@@ -149,6 +157,10 @@ class WorkerError(SsimCliError):
 
 def failed_row(task: Task, exc: BaseException) -> dict[str, Any]:
     """The row of a pair whose worker failed, rather than the pair itself (killed, lost)."""
+    from .methods import MethodsJob, failed_bundle
+
+    if isinstance(task, MethodsJob):
+        return failed_bundle(task, exc)
     text = " ".join(str(exc).split())[:160]
     message = (f"{task.candidate}: the worker scoring this pair failed "
                f"({type(exc).__name__}{': ' + text if text else ''}); out of memory?")
@@ -339,7 +351,7 @@ class Tally:
         # A resumed row may carry the verdict of an earlier run's limits; judge it by these.
         row.pop("thresholds", None)
         row.pop("passed", None)
-        values = {m: float(row[m]) for m in METRICS if _is_number(row.get(m))}
+        values = {m: score_value(row[m]) for m in METRICS if _is_score(row.get(m))}
         self.scores[name] = values
         checks = self.thresholds.evaluate(values)
         if checks:
@@ -362,23 +374,41 @@ class Tally:
         return sorted(items, key=lambda item: (item[1] if better_high else -item[1], item[0]))
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per metric: count, mean, median, std (population), min, max and the worst pairs."""
-        import numpy as np
+        """Per metric: count, mean, median, std (population), min, max and the worst pairs.
 
+        The statistics are over the finite values: a pair of identical images (infinite PSNR)
+        is counted in ``infinite`` instead (the key is there only when it is not zero), so that
+        one such pair does not turn a method's mean PSNR into ``inf``. When every value is
+        infinite, so are the statistics (std 0).
+        """
         out: dict[str, dict[str, Any]] = {}
         for metric in self.metrics:
             ranked = self.ranked(metric)
-            values = np.array([v for _, v in ranked], dtype=np.float64)
             out[metric] = {
-                "count": int(values.size),
-                "mean": float(values.mean()),
-                "median": float(np.median(values)),
-                "std": float(values.std()),
-                "min": float(values.min()),
-                "max": float(values.max()),
+                **statistics([v for _, v in ranked]),
                 "worst": [{"name": n, "value": v} for n, v in ranked[: self.worst_n]],
             }
         return out
+
+
+def statistics(values: list[float]) -> dict[str, Any]:
+    """count, mean, median, std (population), min, max of the finite ``values``, and
+    ``infinite`` (the number of +inf values left out) when there are any."""
+    import numpy as np
+
+    array = np.array(values, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    infinite = int(array.size - finite.size)
+    if finite.size == 0:
+        out: dict[str, Any] = {"count": 0, "mean": math.inf, "median": math.inf, "std": 0.0,
+                               "min": math.inf, "max": math.inf}
+    else:
+        out = {"count": int(finite.size), "mean": float(finite.mean()),
+               "median": float(np.median(finite)), "std": float(finite.std()),
+               "min": float(finite.min()), "max": float(finite.max())}
+    if infinite:
+        out["infinite"] = infinite
+    return out
 
 
 @dataclass
@@ -436,3 +466,15 @@ class BatchReport:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_score(value: Any) -> bool:
+    """A finite number, or an infinite PSNR (the float, or its written form ``"inf"``)."""
+    if value == INFINITE or (isinstance(value, float) and value == math.inf):
+        return True
+    return _is_number(value)
+
+
+def score_value(value: Any) -> float:
+    """A score as a float: ``"inf"`` (as written in JSON) is ``math.inf``."""
+    return math.inf if value == INFINITE else float(value)

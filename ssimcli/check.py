@@ -38,7 +38,7 @@ DEFAULT_LOCAL_WINDOW = 32
 #: Built-in values of every rule setting (``None``: the rule is off).
 DEFAULTS: dict[str, Any] = {
     "min_ssim": DEFAULT_MIN_SSIM, "min_cs": None, "max_l1": None, "max_ssim_l1": None,
-    "min_ms_ssim": None, "min_local_ssim": None, "local_window": DEFAULT_LOCAL_WINDOW,
+    "min_ms_ssim": None, "min_psnr": None, "min_local_ssim": None, "local_window": DEFAULT_LOCAL_WINDOW,
     "ignore": (), "mask": None,
 }
 RULE_KEYS = tuple(DEFAULTS)

@@ -26,6 +26,7 @@ class Thresholds:
     max_l1: float | None = None
     max_ssim_l1: float | None = None
     min_ms_ssim: float | None = None
+    min_psnr: float | None = None
 
     def __post_init__(self) -> None:
         for name in THRESHOLD_KEYS:

@@ -20,6 +20,10 @@ Rules
 * ``missing``: reference files with no candidate. ``extra``: candidate image files no reference
   claimed (relative to the candidate directory, as they are on disk).
 * When one directory lies inside the other, the inner one is not walked as part of the outer.
+* ``candidate_name`` (``--candidate-name '{stem}x4_SR{ext}'``, `ssimcli.name_patterns`) names the
+  candidate from the reference's stem and extension instead of ``suffix``/``candidate_ext`` (it
+  cannot be combined with them). A reference that matches several candidates, or a candidate
+  that several references match, is not paired: it is listed in ``ambiguous``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError, SettingError
+from .name_patterns import NamePattern
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy",
@@ -66,16 +71,20 @@ class Pairing:
         Reference files (relative paths) that have no candidate.
     extra : list of str
         Candidate files (relative to the candidate directory) that no reference claimed.
+    ambiguous : list of str
+        With ``candidate_name``: one sentence per reference that could not be paired because
+        the pattern matched several files (or one file matched several references).
     """
 
     pairs: list[Pair] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    ambiguous: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
         """True when every file on either side found its partner."""
-        return not self.missing and not self.extra
+        return not self.missing and not self.extra and not self.ambiguous
 
 
 def normalise_extension(ext: str | None) -> str | None:
@@ -156,6 +165,7 @@ def pair_directories(
     glob: str | None = None,
     suffix: str = "",
     candidate_ext: str | None = None,
+    candidate_name: str | None = None,
 ) -> Pairing:
     """Pair every image under ``reference_dir`` with its counterpart under ``candidate_dir``.
 
@@ -172,6 +182,9 @@ def pair_directories(
     candidate_ext : str, optional
         Extension of every candidate (``"jpg"`` or ``".jpg"``); by default the reference's own,
         or the single candidate with the same stem and another image extension.
+    candidate_name : str, optional
+        A pattern naming each candidate: ``"{stem}x4_SR{ext}"`` pairs ``0801.png`` with
+        ``0801x4_SR.png`` (see `ssimcli.name_patterns`); not with ``suffix``/``candidate_ext``.
 
     Returns
     -------
@@ -183,7 +196,8 @@ def pair_directories(
     InputError
         If either directory does not exist or is not a directory.
     UsageError
-        If ``candidate_ext`` is not an image extension or ``suffix`` contains a path separator.
+        If ``candidate_ext`` is not an image extension, ``suffix`` contains a path separator,
+        or ``candidate_name`` is malformed or combined with either.
 
     Examples
     --------
@@ -196,9 +210,12 @@ def pair_directories(
     if "/" in suffix or os.sep in suffix:
         raise SettingError("suffix", f"must not contain a path separator; got {suffix!r}")
     wanted_ext = normalise_extension(candidate_ext)
+    pattern = _name_pattern(candidate_name, suffix, candidate_ext)
     ref_resolved, cand_resolved = ref_root.resolve(), cand_root.resolve()
     references = [r for r in list_images(ref_root, skip=cand_resolved) if _matches(glob, r)]
     candidates = list_images(cand_root, skip=ref_resolved)
+    if pattern is not None:
+        return _pair_by_pattern(ref_root, cand_root, references, candidates, pattern, glob)
 
     by_key, by_stem = _index_candidates(candidates, suffix)
     chosen = _choose(references, by_key, by_stem, wanted_ext)
@@ -271,3 +288,78 @@ def _reference_names(cand: str, suffix: str, wanted_ext: str | None) -> Iterator
         # design (.png ground truth, .jpg outputs): a glob like "*.png" still covers them.
         for other in IMAGE_EXTENSIONS:
             yield stem + other
+
+
+# --- --candidate-name ----------------------------------------------------------------------
+
+def _name_pattern(candidate_name: str | None, suffix: str, candidate_ext: str | None
+                  ) -> NamePattern | None:
+    if candidate_name is None:
+        return None
+    if suffix or candidate_ext:
+        given = "suffix" if suffix else "candidate_ext"
+        raise SettingError("candidate_name", f"cannot be combined with {given}: the pattern "
+                                             "names the whole file ({stem}, {ext}, *)")
+    return NamePattern.parse(candidate_name, IMAGE_EXTENSIONS)
+
+
+def _folder_and_name(relpath: str) -> tuple[str, str]:
+    folder, _, name = relpath.rpartition("/")
+    return folder, name
+
+
+def _pattern_claims(references: list[str], candidates: list[str], pattern: NamePattern
+                    ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Which candidates each reference matches, and which references each candidate matches."""
+    by_stem: dict[tuple[str, str], list[str]] = {}
+    for ref in references:
+        folder, name = _folder_and_name(ref)
+        by_stem.setdefault((folder, os.path.splitext(name)[0]), []).append(ref)
+    of_reference: dict[str, list[str]] = {}
+    of_candidate: dict[str, list[str]] = {}
+    for cand in candidates:
+        folder, name = _folder_and_name(cand)
+        # Each way of reading the name costs one dict lookup, whatever the number of files.
+        for stem, ext in pattern.splits(name):
+            for ref in by_stem.get((folder, stem), ()):
+                if pattern.ext_matches(ext, os.path.splitext(ref)[1]):
+                    of_reference.setdefault(ref, []).append(cand)
+                    of_candidate.setdefault(cand, []).append(ref)
+    return of_reference, of_candidate
+
+
+def _pair_by_pattern(ref_root: Path, cand_root: Path, references: list[str],
+                     candidates: list[str], pattern: NamePattern, glob: str | None) -> Pairing:
+    of_reference, of_candidate = _pattern_claims(references, candidates, pattern)
+    pairing = Pairing()
+    for ref in references:
+        found = of_reference.get(ref, [])
+        if not found:
+            pairing.missing.append(ref)
+        elif len(found) > 1:
+            pairing.ambiguous.append(f"{ref}: --candidate-name {pattern.text!r} matches "
+                                     f"{len(found)} files: {', '.join(found)}")
+        elif len(of_candidate[found[0]]) > 1:
+            pairing.ambiguous.append(
+                f"{ref}: {found[0]} matches --candidate-name {pattern.text!r} for "
+                f"{len(of_candidate[found[0]])} references: {', '.join(of_candidate[found[0]])}")
+        else:
+            pairing.pairs.append(Pair(ref, ref_root / ref, cand_root / found[0]))
+    for cand in candidates:
+        if cand not in of_candidate and _extra_under_glob(cand, pattern, glob):
+            pairing.extra.append(cand)
+    return pairing
+
+
+def _extra_under_glob(cand: str, pattern: NamePattern, glob: str | None) -> bool:
+    """Without a glob every unclaimed candidate is extra; with one, those whose reference name
+    (as the pattern reads them) the glob would have selected."""
+    if not glob:
+        return True
+    folder, name = _folder_and_name(cand)
+    prefix = f"{folder}/" if folder else ""
+    for stem, ext in pattern.splits(name):
+        for extension in (ext,) if ext else IMAGE_EXTENSIONS:
+            if _matches(glob, f"{prefix}{stem}{extension}"):
+                return True
+    return False

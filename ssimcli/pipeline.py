@@ -46,6 +46,7 @@ class Rules:
     max_l1: float | None = None
     max_ssim_l1: float | None = None
     min_ms_ssim: float | None = None
+    min_psnr: float | None = None
     min_local_ssim: float | None = None
     local_window: int = 32
     ignore: tuple[Rect, ...] = ()

@@ -87,6 +87,7 @@ class ImageRegression:
         max_l1: float | None = None,
         max_ssim_l1: float | None = None,
         min_ms_ssim: float | None = None,
+        min_psnr: float | None = None,
         min_local_ssim: float | None = None,
         local_window: int | None = None,
         ignore: tuple[tuple[int, int, int, int], ...] | list[Any] = (),
@@ -104,7 +105,7 @@ class ImageRegression:
             Distinguishes several images in one test.
         baseline_dir : str or Path, optional
             Another folder than ``<test dir>/baselines``.
-        min_ssim, min_cs, max_l1, max_ssim_l1, min_ms_ssim, min_local_ssim, local_window, ignore, mask
+        min_ssim, min_cs, max_l1, max_ssim_l1, min_ms_ssim, min_psnr, min_local_ssim, local_window, ignore, mask
             As the ``ssim-l1 check`` options of the same names.
         **compare_settings
             Metric settings of `ssimcli.options.CompareOptions.build` (``preset``, ``window``...).
@@ -131,7 +132,7 @@ class ImageRegression:
         given: dict[str, Any] = {
             key: value for key, value in {
                 "min_ssim": min_ssim, "min_cs": min_cs, "max_l1": max_l1,
-                "max_ssim_l1": max_ssim_l1, "min_ms_ssim": min_ms_ssim,
+                "max_ssim_l1": max_ssim_l1, "min_ms_ssim": min_ms_ssim, "min_psnr": min_psnr,
                 "min_local_ssim": min_local_ssim, "local_window": local_window,
             }.items() if value is not None
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from .console import printable
 from .errors import InputError, UsageError
 from .options import CompareOptions
 from .vocabulary import METRICS
+
+#: How an infinite score (PSNR of identical images) is written in JSON, JSON Lines and CSV.
+INFINITE = "inf"
 
 # Settings that change the numbers; a resumed row scored with other values must not be mixed in.
 SETTING_KEYS = ("preset", "window_requested", "sigma_requested", "window_kind", "k1", "k2",
@@ -74,6 +78,9 @@ def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             raise InputError(path, f"line {number} is not JSON; cannot resume from it") from None
         if isinstance(row, dict) and isinstance(row.get("name"), str):
+            for metric in METRICS:
+                if row.get(metric) == INFINITE:  # an infinite PSNR, as strict JSON writes it
+                    row[metric] = math.inf
             rows.append(row)
     return rows
 

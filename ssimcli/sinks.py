@@ -87,9 +87,10 @@ class CsvSink(StreamSink):
     """CSV rows; the header is fixed at the first scored row (rows before it wait in memory)."""
 
     def __init__(self, output: str | None, options: CompareOptions, header: list[str],
-                 staged: bool = False) -> None:
+                 staged: bool = False, leading: tuple[str, ...] = ()) -> None:
         super().__init__(output, staged)
         self.options = options
+        self.leading = leading
         self.columns: list[str] = header if "name" in header else []
         self.waiting: list[dict[str, Any]] = []
         if self.columns:
@@ -106,10 +107,10 @@ class CsvSink(StreamSink):
     def _columns_from(self, row: dict[str, Any] | None) -> list[str]:
         from .writers import pair_csv_row
 
-        metrics = ["ssim", "cs", "l1", "ssim_l1"]
+        metrics = ["ssim", "cs", "l1", "ssim_l1", "psnr"]
         if self.options.ms_ssim:
             metrics += ["ms_ssim", "ms_ssim_l1"]
-        columns = ["name", *metrics, "status", "error", "passed", "reference", "candidate"]
+        columns = [*self.leading, "name", *metrics, "status", "error", "passed", "reference", "candidate"]
         if row is None:
             return columns
         per_channel = row.get("per_channel") or []
@@ -120,7 +121,7 @@ class CsvSink(StreamSink):
             if key not in columns and not (key.endswith(suffixes) and suffixes):
                 columns.append(key)
         # A fixed set of channel columns, so grey and colour pairs fit one header.
-        channels = ["Y"] if self.options.color == "luma" else ["R", "G", "B", "L"]
+        channels = ["Y"] if self.options.color in ("luma", "y") else ["R", "G", "B", "L"]
         if self.options.transparency == "channel":
             channels.append("A")
         columns += [f"{key}_{channel}" for channel in channels for key in channel_keys]
@@ -154,9 +155,10 @@ class CsvSink(StreamSink):
 
 
 def make_sink(output_format: str, output: str | None, options: CompareOptions, header: list[str],
-              staged: bool) -> RowSink:
+              staged: bool, leading: tuple[str, ...] = ()) -> RowSink:
+    """``leading``: columns before ``name`` in CSV (``method`` when several trees are scored)."""
     if output_format == "jsonl":
         return JsonlSink(output, staged)
     if output_format == "csv":
-        return CsvSink(output, options, header, staged)
+        return CsvSink(output, options, header, staged, leading)
     return NullSink()

@@ -21,8 +21,14 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         worst = f", worst {entry['worst'][0]['name']}" if entry["worst"] else ""
         lines.append(f"{metric}: mean {entry['mean']:.6f} median {entry['median']:.6f} "
                      f"std {entry['std']:.6f} min {entry['min']:.6f} max {entry['max']:.6f} "
-                     f"over {entry['count']} pairs{worst}")
+                     f"over {entry['count']} pairs{infinite_note(entry)}{worst}")
     return lines
+
+
+def infinite_note(entry: dict[str, Any]) -> str:
+    """Said wherever a mean leaves out infinite values (identical images: PSNR inf)."""
+    count = entry.get("infinite", 0)
+    return f" (+{count} identical, infinite, left out)" if count else ""
 
 
 def counts_line(counts: dict[str, int]) -> str:
@@ -52,7 +58,7 @@ def _statistics_table(summary: dict[str, Any]) -> Any:
     for column in ("pairs", "mean", "median", "std", "min", "max"):
         stats.add_column(column, justify="right")
     for metric, entry in summary.items():
-        stats.add_row(METRIC_LABELS[metric], str(entry["count"]),
+        stats.add_row(METRIC_LABELS[metric], f"{entry['count']}{infinite_note(entry)}",
                       *(_format(entry[k]) for k in ("mean", "median", "std", "min", "max")))
     return stats
 
@@ -95,3 +101,37 @@ def _problems(tally: Any, missing: list[str], extra: list[str], counts: dict[str
             lines.append(f"{kind} ... and {len(names) - worst_n} more\n", style="yellow")
     lines.append(counts_line(counts), style="dim")
     return lines
+
+
+def methods_table(summaries: list[tuple[str, dict[str, Any]]], counts: dict[str, dict[str, int]],
+                  metrics: list[str] | None) -> Any:
+    """The ``--format table`` of several methods: one row per method, the number of pairs it
+    scored and the mean of every metric (or of ``--metrics``, in that order), then its counts."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .paper_tables import columns
+
+    shown = columns(summaries, metrics)
+    table = Table(title="Mean per method", title_justify="left")
+    table.add_column("method")
+    table.add_column("pairs", justify="right")
+    for metric in shown:
+        table.add_column(METRIC_LABELS[metric], justify="right")
+    for name, summary in summaries:
+        means = [_format(summary[m]["mean"]) if m in summary else _format(None) for m in shown]
+        table.add_row(Text(printable(name)), str(counts[name]["scored"]), *means)
+    lines = Text()
+    for name, _ in summaries:
+        lines.append(f"{printable(name)}: {counts_line(counts[name])}\n", style="dim")
+        for metric in shown:
+            note = infinite_note(summaries_entry(summaries, name, metric))
+            if note:
+                lines.append(f"{printable(name)}: {metric}{note}\n", style="dim")
+    return Group(table, lines)
+
+
+def summaries_entry(summaries: list[tuple[str, dict[str, Any]]], name: str, metric: str
+                    ) -> dict[str, Any]:
+    return dict(summaries).get(name, {}).get(metric, {})

@@ -13,21 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Every score a pair can have, in the order tables and CSV columns show them.
-METRICS: tuple[str, ...] = ("ssim", "cs", "l1", "ssim_l1", "ms_ssim", "ms_ssim_l1")
+METRICS: tuple[str, ...] = ("ssim", "cs", "l1", "ssim_l1", "psnr", "ms_ssim", "ms_ssim_l1")
 METRIC_LABELS: dict[str, str] = {
     "ssim": "SSIM", "cs": "CS", "l1": "L1 (Gauss)", "ssim_l1": "SSIM-L1",
-    "ms_ssim": "MS-SSIM", "ms_ssim_l1": "MS-SSIM-L1",
+    "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM", "ms_ssim_l1": "MS-SSIM-L1",
 }
 #: Which end of each metric is better: similarities are better high, distances low.
 HIGHER_IS_BETTER: dict[str, bool] = {
-    "ssim": True, "cs": True, "ms_ssim": True, "l1": False, "ssim_l1": False, "ms_ssim_l1": False,
+    "ssim": True, "cs": True, "ms_ssim": True, "psnr": True, "l1": False, "ssim_l1": False,
+    "ms_ssim_l1": False,
 }
 #: Metrics computed only when MS-SSIM is asked for.
 MS_SSIM_METRICS = ("ms_ssim", "ms_ssim_l1")
 
 PRESETS = ("standard", "seed", "matlab", "skimage-default")
 PADDINGS = ("reflect", "zero", "replicate")
-COLOR_MODES = ("rgb", "luma")
+COLOR_MODES = ("rgb", "luma", "y")
 TRANSPARENCY_MODES = ("composite", "channel", "ignore")
 PRECISIONS = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
@@ -76,7 +77,9 @@ METRIC_SETTINGS: tuple[Setting, ...] = (
     Setting("padding", (str,), None, "Border handling [preset].", choices=PADDINGS),
     Setting("data_range", _NUMBER, None,
             "Divisor that brings pixel values to [0, 1] [dtype maximum; 1 for floats]."),
-    Setting("color", (str,), "rgb", "Per-channel scores, or one BT.601 luma score.",
+    Setting("color", (str,), "rgb",
+            "Per-channel scores (rgb), one BT.601 full-range luma score (luma), or the studio-range "
+            "Y of MATLAB rgb2ycbcr, as SR papers report (y).",
             choices=COLOR_MODES),
     Setting("transparency", (str,), "composite",
             "Alpha policy when an image is not fully opaque.", choices=TRANSPARENCY_MODES),
@@ -96,6 +99,8 @@ LIMITS: tuple[Limit, ...] = (
           kind="max"),
     Limit("min_ms_ssim", _NUMBER, None, "Fail when MS-SSIM is below (implies --ms-ssim).",
           metric="ms_ssim", kind="min"),
+    Limit("min_psnr", _NUMBER, None, "Fail when PSNR (dB) is below (identical images: inf).",
+          metric="psnr", kind="min"),
 )
 
 #: The rules of ``check`` beyond the mean limits (the local rule, masks).

@@ -1,4 +1,4 @@
-"""``ssim-l1 batch REF_DIR CAND_DIR``: score every pair of two directory trees."""
+"""``ssim-l1 batch REF_DIR CAND_DIR [CAND_DIR ...]``: score every pair of directory trees."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import click
 
 from ..cli import EXIT_CODES_HELP
 from ..cli_common import build_options, handle_errors, metric_options, threshold_options
+from ..paper_tables import PAPER_FORMATS, parse_metrics
 from ..vocabulary import METRICS
 
-FORMATS = ("table", "json", "csv", "jsonl")
+FORMATS = ("table", "json", "csv", "jsonl", "markdown", "latex")
 METRIC_CHOICES = METRICS
 # Beyond this many lines of one kind, stderr says "... and N more": the output has them all.
 STDERR_LINES = 20
@@ -26,7 +27,8 @@ BATCH_EPILOG = (
 
 @click.command(epilog=BATCH_EPILOG)
 @click.argument("ref_dir", type=click.Path(file_okay=False))
-@click.argument("cand_dir", type=click.Path(file_okay=False))
+@click.argument("cand_dirs", nargs=-1, required=True, type=click.Path(file_okay=False),
+                metavar="CAND_DIR...")
 @metric_options
 @threshold_options
 @click.option("--glob", "glob", default=None, metavar="PATTERN",
@@ -37,10 +39,20 @@ BATCH_EPILOG = (
 @click.option("--candidate-ext", default=None, metavar="EXT",
               help="Extension of the candidates (jpg pairs a.png with a.jpg) [the reference's; "
                    "else the one file with the same stem].")
+@click.option("--candidate-name", default=None, metavar="PATTERN",
+              help="Candidate file name from the reference's: '{stem}x4_SR{ext}' pairs 0801.png "
+                   "with 0801x4_SR.png; '*' matches any text. Not with --suffix/--candidate-ext.")
 @click.option("--strict", is_flag=True,
               help="A file on one side only (missing/extra) is an error: exit 2 before scoring.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
-              show_default=True, help="What stdout (or --output) carries; csv and jsonl stream.")
+              show_default=True,
+              help="What stdout (or --output) carries; csv and jsonl stream; markdown and latex: "
+                   "a paper table of each method's means.")
+@click.option("--metrics", "metric_list", default=None, metavar="LIST",
+              help="Columns of the markdown/latex/methods table, in order: 'ssim,psnr' "
+                   "[every metric scored].")
+@click.option("--decimals", type=click.IntRange(min=0, max=12), default=None, metavar="N",
+              help="Decimal places in the markdown/latex table [2 for PSNR, 4 for the rest].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Write to FILE instead of stdout (csv/jsonl rows are flushed as pairs finish).")
 @click.option("--resume", is_flag=True,
@@ -61,15 +73,18 @@ BATCH_EPILOG = (
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (only ever shown when stderr is a terminal).")
 @handle_errors
-def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_ext: str | None,
-          strict: bool, output_format: str, output: str | None, resume: bool, worst_n: int,
-          worst_by: str, maps_dir: str | None, maps_worst: int | None, jobs: int | None,
-          scheduler: str | None, progress: bool, **kwargs: Any) -> None:
+def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: str,
+          candidate_ext: str | None, candidate_name: str | None, strict: bool,
+          output_format: str, metric_list: str | None, decimals: int | None, output: str | None,
+          resume: bool, worst_n: int, worst_by: str, maps_dir: str | None,
+          maps_worst: int | None, jobs: int | None, scheduler: str | None, progress: bool,
+          **kwargs: Any) -> None:
     """Score every image in REF_DIR (ground truth) against its counterpart in CAND_DIR.
 
     Files pair by their path relative to each directory, recursively (nested/a.png with
-    nested/a.png); --suffix, --candidate-ext and --glob cover the usual naming differences.
-    Every pair is scored exactly as `ssim-l1 compare` scores it; thresholds apply to each pair.
+    nested/a.png); --suffix, --candidate-ext, --candidate-name and --glob cover the usual naming
+    differences. Every pair is scored exactly as `ssim-l1 compare` scores it; thresholds apply
+    to each pair. Several CAND_DIRs (one per method) give one row of means per method.
     """
     from ..batch import BatchReport, Tally, usable_cores
     from ..output import is_stdout, lock_output
@@ -82,10 +97,26 @@ def batch(ref_dir: str, cand_dir: str, glob: str | None, suffix: str, candidate_
     _check_usage(options, output, output_format, resume, maps_dir, maps_worst, worst_by)
     jobs = jobs or usable_cores()
     if scheduler and scheduler != "local":
-        ref_dir, cand_dir, maps_dir = _absolute(ref_dir, cand_dir, maps_dir)
+        ref_dir, maps_dir = _absolute(ref_dir, maps_dir)
+        cand_dirs = _absolute(*cand_dirs)
+    naming = {"glob": glob, "suffix": suffix, "candidate_ext": candidate_ext,
+              "candidate_name": candidate_name}
+    metrics = parse_metrics(metric_list)
+    if len(cand_dirs) > 1 or output_format in PAPER_FORMATS:
+        from .methods import MethodsRun, run_methods
 
-    pairing = pair_directories(ref_dir, cand_dir, glob=glob, suffix=suffix,
-                               candidate_ext=candidate_ext)
+        sys.exit(int(run_methods(MethodsRun(
+            ref_dir, cand_dirs, naming, options, thresholds, strict, output_format, output,
+            resume, worst_n, worst_by, maps_dir, maps_worst, jobs, scheduler, progress,
+            metrics, decimals))))
+    if metrics is not None or decimals is not None:
+        from ..errors import UsageError
+
+        raise UsageError("--metrics and --decimals shape the markdown and latex tables and the "
+                         "table of several candidate trees; add --format markdown or latex")
+    cand_dir = cand_dirs[0]
+
+    pairing = pair_directories(ref_dir, cand_dir, **naming)
     say = Say()
     _report_pairing(say, pairing, ref_dir, cand_dir, strict)
     _check_outputs(pairing, ref_dir, cand_dir, output, maps_dir)
@@ -136,6 +167,7 @@ def _report_pairing(say: Any, pairing: Any, ref_dir: str, cand_dir: str, strict:
 
     _report_unmatched(say, pairing.missing, "missing", f"no candidate in {cand_dir}")
     _report_unmatched(say, pairing.extra, "extra", f"no reference in {ref_dir}")
+    report_ambiguous(say, pairing.ambiguous, cand_dir)
     if strict and not pairing.complete:
         raise UsageError(f"--strict: {len(pairing.missing)} missing and {len(pairing.extra)} "
                          "extra file(s)")
@@ -241,6 +273,21 @@ def _tell(report: Any, output_format: str, say: Any) -> None:
     if report.scored_now and report.elapsed > 0:
         rate = f", {report.scored_now / report.elapsed:.2f} pairs/s"
     say(f"batch: {counts_line(report.counts)}{rate}")
+
+
+def report_ambiguous(say: Any, ambiguous: list[str], cand_dir: str) -> None:
+    """Name every reference the pattern could not pair unambiguously; then exit 2."""
+    from ..errors import UsageError
+
+    if not ambiguous:
+        return
+    for line in ambiguous[:STDERR_LINES]:
+        say(f"ambiguous: {line}")
+    if len(ambiguous) > STDERR_LINES:
+        say(f"ambiguous: ... and {len(ambiguous) - STDERR_LINES} more")
+    raise UsageError(f"--candidate-name: {len(ambiguous)} reference(s) in {cand_dir} match more "
+                     "than one file (or share one); make the pattern more specific, or narrow "
+                     "the references with --glob")
 
 
 def _report_unmatched(say: Any, names: list[str], kind: str, why: str) -> None:

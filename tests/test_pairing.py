@@ -114,3 +114,72 @@ def test_glob_leaves_other_files_out_of_extra(tmp_path: Path) -> None:
     assert [(p.name, p.candidate.name) for p in sr.pairs] == [("a.png", "a_SR.jpg")]
     # Files without the suffix are not candidates of anything, so they are extra too.
     assert sr.extra == ["a.png", "b.png", "notes.jpg", "z_SR.jpg"]
+
+
+# --- --candidate-name patterns (SR dataset layouts) -------------------------------------------
+
+def test_candidate_name_pairs_div2k_and_set5_layouts(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "gt", tmp_path / "sr"
+    touch(ref, "0801.png", "0802.png", "sub/baby.png")
+    touch(cand, "0801x4_SR.png", "0802x4_SR.PNG", "sub/babyx4_SR.png", "0801x2_SR.png")
+    pairing = pair_directories(ref, cand, candidate_name="{stem}x4_SR{ext}")
+    assert [(p.name, p.candidate.relative_to(cand).as_posix()) for p in pairing.pairs] == [
+        ("0801.png", "0801x4_SR.png"), ("0802.png", "0802x4_SR.PNG"),
+        ("sub/baby.png", "sub/babyx4_SR.png")]
+    assert pairing.missing == [] and pairing.ambiguous == []
+    assert pairing.extra == ["0801x2_SR.png"]
+
+    set5, edsr = tmp_path / "Set5", tmp_path / "EDSR"
+    touch(set5, "baby.png", "bird.png")
+    touch(edsr, "baby_EDSR_x4.png", "bird_EDSR_x4.png")
+    pairing = pair_directories(set5, edsr, candidate_name="{stem}_*_x4.png")
+    assert [(p.name, p.candidate.name) for p in pairing.pairs] == [
+        ("baby.png", "baby_EDSR_x4.png"), ("bird.png", "bird_EDSR_x4.png")]
+    assert pairing.complete
+
+
+def test_candidate_name_reports_ambiguity_instead_of_guessing(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "gt", tmp_path / "sr"
+    # Two files fit baby's pattern; one file fits both a's and ab's ('*' can eat "b_x").
+    touch(ref, "baby.png", "a.png", "ab.png", "clear.png")
+    touch(cand, "baby_EDSR_x4.png", "baby_RCAN_x4.png", "ab_x4.png", "clear_x4.png")
+    pairing = pair_directories(ref, cand, candidate_name="{stem}*_x4.png")
+    assert [p.name for p in pairing.pairs] == ["clear.png"]
+    assert pairing.missing == []
+    assert len(pairing.ambiguous) == 3
+    baby = next(line for line in pairing.ambiguous if line.startswith("baby.png"))
+    assert "2 files" in baby and "baby_EDSR_x4.png" in baby and "baby_RCAN_x4.png" in baby
+    shared = [line for line in pairing.ambiguous if "ab_x4.png" in line]
+    assert len(shared) == 2 and all("2 references" in line for line in shared)
+    assert not pairing.complete
+
+
+def test_candidate_name_rules(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "gt", tmp_path / "sr"
+    touch(ref, "a.png")
+    touch(cand, "a_SR.png")
+    # The pattern names the whole file: not with --suffix or --candidate-ext.
+    with pytest.raises(UsageError, match="cannot be combined with suffix"):
+        pair_directories(ref, cand, suffix="_SR", candidate_name="{stem}_SR{ext}")
+    with pytest.raises(UsageError, match="cannot be combined with candidate_ext"):
+        pair_directories(ref, cand, candidate_ext="png", candidate_name="{stem}_SR{ext}")
+    for bad, why in (("_SR{ext}", "exactly once"), ("{stem}{stem}.png", "exactly once"),
+                     ("{stem}_SR", "image extension"), ("x/{stem}.png", "not a path"),
+                     ("{stem}_{scale}.png", "knows only"), ("*{stem}.png", "before")):
+        with pytest.raises(UsageError, match=why) as caught:
+            pair_directories(ref, cand, candidate_name=bad)
+        assert caught.value.for_cli().startswith("--candidate-name")
+    # The extension of {ext} is the reference's (any case); a literal one is taken as written.
+    touch(cand, "a_SR.jpg")
+    pairing = pair_directories(ref, cand, candidate_name="{stem}_SR.jpg")
+    assert [p.candidate.name for p in pairing.pairs] == ["a_SR.jpg"]
+    assert pairing.extra == ["a_SR.png"]
+
+
+def test_candidate_name_extra_respects_the_glob(tmp_path: Path) -> None:
+    ref, cand = tmp_path / "gt", tmp_path / "sr"
+    touch(ref, "set5/a.png", "set14/b.png")
+    touch(cand, "set5/a_x4.png", "set5/z_x4.png", "set14/b_x4.png", "set14/y_x4.png")
+    pairing = pair_directories(ref, cand, glob="set5/*", candidate_name="{stem}_x4{ext}")
+    assert [p.name for p in pairing.pairs] == ["set5/a.png"]
+    assert pairing.extra == ["set5/z_x4.png"]

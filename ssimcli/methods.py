@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .batch import BatchReport, Tally, failed_row, maps_folder
-from .resume import resumable
 from .errors import ExitCode, UsageError, worst_exit_code
 from .options import CompareOptions, Thresholds
 from .pairing import Pairing
 from .pipeline import PairJob, error_outcome, score_pair
+from .resume import resumable
 
 #: The key of a row that names its method, and the CSV column that leads every row.
 METHOD = "method"

@@ -136,7 +136,7 @@ def test_one_method_paper_table_and_table_of_methods(methods_tree: Path, single_
     table = run_cli("batch", "gt", *METHODS, cwd=methods_tree)
     assert table.returncode == 0, table
     for method in METHODS:
-        line = next(l for l in table.stdout.splitlines() if f" {method} " in l)
+        line = next(text for text in table.stdout.splitlines() if f" {method} " in text)
         assert f"{single_runs[method]['summary']['ssim']['mean']:.6f}" in line
         assert " 3 " in line  # pairs
     # --metrics shapes only the tables of means: with one tree and the usual table, refused.

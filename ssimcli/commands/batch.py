@@ -99,7 +99,7 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
     if scheduler and scheduler != "local":
         ref_dir, maps_dir = _absolute(ref_dir, maps_dir)
         cand_dirs = _absolute(*cand_dirs)
-    naming = {"glob": glob, "suffix": suffix, "candidate_ext": candidate_ext,
+    naming: dict[str, Any] = {"glob": glob, "suffix": suffix, "candidate_ext": candidate_ext,
               "candidate_name": candidate_name}
     metrics = parse_metrics(metric_list)
     if len(cand_dirs) > 1 or output_format in PAPER_FORMATS:

@@ -98,8 +98,8 @@ def _previous_rows(run: MethodsRun, methods: list[Method], say: Any
                    ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
     if not run.resume or run.output is None:
         return {}, []
-    from ..resume import read_previous
     from ..methods import resumable_rows
+    from ..resume import read_previous
 
     previous, header = read_previous(run.output, run.output_format)
     if header and METHOD not in header:

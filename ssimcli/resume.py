@@ -23,8 +23,10 @@ INFINITE = "inf"
 
 # Settings that change the numbers; a resumed row scored with other values must not be mixed in.
 SETTING_KEYS = ("preset", "window_requested", "sigma_requested", "window_kind", "k1", "k2",
-                "alpha", "color", "transparency", "padding", "mean_over", "clip",
+                "alpha", "color", "crop", "transparency", "padding", "mean_over", "clip",
                 "sample_covariance", "precision")
+#: What a row written before a setting existed was scored with (rows before --crop: none).
+ABSENT_MEANS = {"crop": "0"}
 
 
 def expected_settings(options: CompareOptions) -> dict[str, str]:
@@ -33,7 +35,8 @@ def expected_settings(options: CompareOptions) -> dict[str, str]:
     values = {
         "preset": options.preset, "window_requested": params.window, "sigma_requested": params.sigma,
         "window_kind": params.window_kind, "k1": params.k1, "k2": params.k2,
-        "alpha": params.alpha, "color": options.color, "transparency": options.transparency,
+        "alpha": params.alpha, "color": options.color, "crop": options.crop,
+        "transparency": options.transparency,
         "padding": params.padding, "mean_over": params.mean_over, "clip": params.clip,
         "sample_covariance": params.sample_covariance, "precision": params.precision,
     }
@@ -125,10 +128,13 @@ def resumable(rows: list[dict[str, Any]], names: set[str], options: CompareOptio
             continue
         row["name"] = by_written[row["name"]]
         for key, value in wanted.items():
-            if key in row and _as_text(row[key]) != value:
+            written = _as_text(row[key]) if key in row else ABSENT_MEANS.get(key, value)
+            if written != value:
                 raise UsageError(
-                    f"{path}: {row['name']} was scored with {key} {row[key]!r}, this run uses "
+                    f"{path}: {row['name']} was scored with {key} {written!r}, this run uses "
                     f"{value!r}; use another --output or drop --resume")
+        if row.get("psnr") is None:
+            continue  # written before PSNR was computed: scored again, so every mean has it
         if options.ms_ssim and row.get("ms_ssim") is None:
             raise UsageError(f"{path}: {row['name']} was scored without --ms-ssim; use another "
                              "--output or drop --resume")

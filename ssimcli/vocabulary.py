@@ -81,6 +81,9 @@ METRIC_SETTINGS: tuple[Setting, ...] = (
             "Per-channel scores (rgb), one BT.601 full-range luma score (luma), or the studio-range "
             "Y of MATLAB rgb2ycbcr, as SR papers report (y).",
             choices=COLOR_MODES),
+    Setting("crop", (int,), 0,
+            "Pixels removed from every border of both images before any metric (SR papers: the "
+            "scale factor).", metavar="N"),
     Setting("transparency", (str,), "composite",
             "Alpha policy when an image is not fully opaque.", choices=TRANSPARENCY_MODES),
     Setting("background", (str,), "white",

@@ -4,7 +4,7 @@ Defaults (documented in the README, "Use in CI"):
 
 * ``min-ssim`` 0.95: the only limit on by default. Re-encoding noise and anti-aliasing shifts
   keep SSIM well above it; a changed layout, colour or missing element falls below.
-* ``min-cs``, ``max-l1``, ``max-ssim-l1``, ``min-ms-ssim``: off unless set.
+* ``min-cs``, ``max-l1``, ``max-ssim-l1``, ``min-ms-ssim``, ``min-psnr``: off unless set.
 * ``min-local-ssim``: off unless set. When on, the SSIM map (mean over channels) is averaged
   over every overlapping ``local-window`` x ``local-window`` square (stride 1, default 32 pixels,
   shrunk to the image when smaller) that lies inside the image and is at least half covered by
@@ -38,7 +38,8 @@ DEFAULT_LOCAL_WINDOW = 32
 #: Built-in values of every rule setting (``None``: the rule is off).
 DEFAULTS: dict[str, Any] = {
     "min_ssim": DEFAULT_MIN_SSIM, "min_cs": None, "max_l1": None, "max_ssim_l1": None,
-    "min_ms_ssim": None, "min_psnr": None, "min_local_ssim": None, "local_window": DEFAULT_LOCAL_WINDOW,
+    "min_ms_ssim": None, "min_psnr": None, "min_local_ssim": None,
+    "local_window": DEFAULT_LOCAL_WINDOW,
     "ignore": (), "mask": None,
 }
 RULE_KEYS = tuple(DEFAULTS)

@@ -165,9 +165,14 @@ def parameter_line(record: dict[str, Any]) -> str:
         f"K1 {record['k1']:g} K2 {record['k2']:g} | alpha {record['alpha']:g} | "
         f"padding {record['padding']}, mean over {record['mean_over']}"
         f"{', clipped' if record.get('clip') else ''} | data range {record['data_range']:g} | "
-        f"{record['color']} | {record['precision']} on {record['device']} | "
+        f"{record['color']}{_crop_text(record)} | {record['precision']} on {record['device']} | "
         f"ssim-l1 {record['version']}"
     )
+
+
+def _crop_text(record: dict[str, Any]) -> str:
+    crop = record.get("crop") or 0
+    return f", crop {crop}" if crop else ""
 
 
 def render_to_text(renderable: Any) -> str:

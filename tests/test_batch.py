@@ -419,3 +419,33 @@ def test_killed_worker_is_reported_not_a_traceback(monkeypatch: pytest.MonkeyPat
             rows.append(row)
     assert rows, "the pairs in flight are reported one by one"
     assert all(r["status"] == "error" and "worker" in r["error"] for r in rows)
+
+
+def test_candidate_name_pairs_a_div2k_layout(tmp_path: Path, photo, run_cli) -> None:
+    ref, cand = tmp_path / "DIV2K_valid_HR", tmp_path / "results"
+    ref.mkdir()
+    cand.mkdir()
+    for index in (801, 802):
+        image = to_uint8(photo(40, 48, 3, seed=index))
+        iio.imwrite(ref / f"0{index}.png", image)
+        iio.imwrite(cand / f"0{index}x4_SR.png", image)
+    result = run_cli("batch", ref, cand, "--candidate-name", "{stem}x4_SR{ext}", "--format",
+                     "json", "--strict")
+    assert result.returncode == 0, result
+    pairs = json.loads(result.stdout)["pairs"]
+    assert [(p["name"], Path(p["candidate"]).name) for p in pairs] == [
+        ("0801.png", "0801x4_SR.png"), ("0802.png", "0802x4_SR.png")]
+    assert all(p["ssim"] == 1.0 for p in pairs)
+    # A pattern with '*' that two files fit: both named, exit 2, nothing scored or written.
+    iio.imwrite(cand / "0801x4_SR_old.png", to_uint8(photo(40, 48, 3, seed=1)))
+    out = tmp_path / "scores.csv"
+    ambiguous = run_cli("batch", ref, cand, "--candidate-name", "{stem}x4_SR*{ext}",
+                        "--format", "csv", "-o", out)
+    assert ambiguous.returncode == 2, ambiguous
+    assert "ambiguous: 0801.png: --candidate-name '{stem}x4_SR*{ext}' matches 2 files: " \
+           "0801x4_SR.png, 0801x4_SR_old.png" in ambiguous.stderr
+    assert "error: --candidate-name: 1 reference(s)" in ambiguous.stderr
+    assert not out.exists()
+    malformed = run_cli("batch", ref, cand, "--candidate-name", "{name}_SR.png")
+    assert malformed.returncode == 2 and "--candidate-name must contain {stem}" in \
+        malformed.stderr, malformed

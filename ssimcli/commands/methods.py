@@ -127,9 +127,7 @@ def _score(run: MethodsRun, report: MethodsReport, methods: list[Method],
 
     started = time.perf_counter()
     maps_dir = run.maps_dir if run.maps_worst is None else None
-    # One job per reference (decoded once for every method), except on the GPU path, which
-    # decodes pairs ahead on its own threads.
-    grouped = run.options.device == "cpu"
+    grouped = _grouped(run)
     jobs = make_jobs(methods, run.options, maps_dir, done, grouped=grouped)
     total = sum(len(m.pairing.pairs) for m in methods) - len(done)
     results = run_tasks(jobs, jobs=max(1, min(run.jobs, len(jobs))), scheduler=run.scheduler,
@@ -146,6 +144,16 @@ def _score(run: MethodsRun, report: MethodsReport, methods: list[Method],
         say.printer = None
     report.scored_now = total
     report.elapsed = time.perf_counter() - started
+
+
+def _grouped(run: MethodsRun) -> bool:
+    """One job per reference (decoded once for every method) on the process pool and Dask;
+    pair by pair on the GPU path, which decodes pairs ahead on its own threads."""
+    if run.scheduler or run.options.device == "cpu":
+        return True
+    from ..metrics.backend import resolve_backend
+
+    return bool(resolve_backend(run.options.device).name == "cpu")
 
 
 def _maps_of_worst(run: MethodsRun, report: MethodsReport, methods: list[Method],

@@ -100,7 +100,7 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
         ref_dir, maps_dir = _absolute(ref_dir, maps_dir)
         cand_dirs = _absolute(*cand_dirs)
     naming: dict[str, Any] = {"glob": glob, "suffix": suffix, "candidate_ext": candidate_ext,
-              "candidate_name": candidate_name}
+                              "candidate_name": candidate_name}
     metrics = parse_metrics(metric_list)
     if len(cand_dirs) > 1 or output_format in PAPER_FORMATS:
         from .methods import MethodsRun, run_methods
@@ -285,8 +285,8 @@ def report_ambiguous(say: Any, ambiguous: list[str], cand_dir: str) -> None:
         say(f"ambiguous: {line}")
     if len(ambiguous) > STDERR_LINES:
         say(f"ambiguous: ... and {len(ambiguous) - STDERR_LINES} more")
-    raise UsageError(f"--candidate-name: {len(ambiguous)} reference(s) in {cand_dir} match more "
-                     "than one file (or share one); make the pattern more specific, or narrow "
+    raise UsageError(f"--candidate-name: {len(ambiguous)} reference(s) match more than one file "
+                     f"in {cand_dir} (or share one); make the pattern more specific, or narrow "
                      "the references with --glob")
 
 

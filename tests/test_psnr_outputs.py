@@ -158,3 +158,27 @@ def test_statistics_over_finite_values() -> None:
         "count": 0, "mean": math.inf, "median": math.inf, "std": 0.0, "min": math.inf,
         "max": math.inf, "infinite": 2}
     assert "infinite" not in statistics([0.5, 0.7])
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_plugin_takes_min_psnr(pytester) -> None:
+    """The plugin's limits include --min-psnr's: an image 0.01 off everywhere has PSNR 40 dB."""
+    pytester.makepyfile(test_psnr="""
+import numpy as np
+
+def test_psnr(image_regression):
+    image = np.full((48, 48), 0.5)
+    image_regression(image + (0.01 if SHIFTED else 0.0), min_ssim=-1.0, min_psnr=LIMIT)
+""".replace("SHIFTED", "False").replace("LIMIT", "99"))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ssim-l1-update"
+                                  ).assert_outcomes(passed=1)
+    source = pytester.path / "test_psnr.py"
+    shifted = source.read_text().replace("0.01 if False", "0.01 if True")
+    source.write_text(shifted)
+    failed = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(["*FAIL*psnr*>= 99*"])
+    source.write_text(shifted.replace("min_psnr=99", "min_psnr=39"))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

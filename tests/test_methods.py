@@ -318,3 +318,26 @@ def test_candidate_name_across_method_trees(methods_tree: Path, tmp_path: Path,
     both = run_cli("batch", methods_tree / "gt", "EDSR", "--candidate-name", "{stem}{ext}",
                    "--suffix", "_x4", cwd=tmp_path)
     assert both.returncode == 2 and "--candidate-name cannot be combined" in both.stderr, both
+
+
+def test_maps_of_several_methods_go_to_one_folder_each(methods_tree: Path, tmp_path: Path,
+                                                       run_cli) -> None:
+    maps = tmp_path / "maps"
+    result = run_cli("batch", "gt", "EDSR", "RCAN", "--maps", maps, "--format", "csv",
+                     cwd=methods_tree)
+    assert result.returncode == 0, result
+    written = sorted(p.parent.relative_to(maps).as_posix() for p in maps.rglob("ssim.npy"))
+    assert written == sorted(f"{m}/{n}" for m in ("EDSR", "RCAN") for n in NAMES)
+    single = tmp_path / "single"
+    assert run_cli("compare", "gt/b.png", "RCAN/b.png", "--maps", single,
+                   cwd=methods_tree).returncode == 0
+    assert np.array_equal(np.load(single / "ssim.npy"), np.load(maps / "RCAN/b.png/ssim.npy"))
+    worst = tmp_path / "worst"
+    result = run_cli("batch", "gt", "EDSR", "RCAN", "--maps", worst, "--maps-worst", "1",
+                     "--format", "json", cwd=methods_tree)
+    assert result.returncode == 0, result
+    for entry in _strict(result.stdout)["methods"]:
+        lowest = min(entry["pairs"], key=lambda p: p["ssim"])["name"]
+        found = sorted(p.parent.relative_to(worst / entry["method"]).as_posix()
+                       for p in (worst / entry["method"]).rglob("ssim.npy"))
+        assert found == [lowest]

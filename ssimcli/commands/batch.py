@@ -82,9 +82,9 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
     """Score every image in REF_DIR (ground truth) against its counterpart in CAND_DIR.
 
     Files pair by their path relative to each directory, recursively (nested/a.png with
-    nested/a.png); --suffix, --candidate-ext, --candidate-name and --glob cover the usual naming
-    differences. Every pair is scored exactly as `ssim-l1 compare` scores it; thresholds apply
-    to each pair. Several CAND_DIRs (one per method) give one row of means per method.
+    nested/a.png); the naming options below cover the usual differences. Every pair is scored
+    exactly as `ssim-l1 compare` scores it; thresholds apply to each pair. Several CAND_DIRs
+    (one per method) give one row of means per method.
     """
     from ..batch import BatchReport, Tally, usable_cores
     from ..output import is_stdout, lock_output

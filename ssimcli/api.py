@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from .io import LoadedImage, load_image, normalise, prepare_images
 from .metrics import MetricResult, compute, resolve_backend
 from .metrics.backend import Backend
 from .options import CompareOptions
+
+#: ``(shape, dtype) -> sink or None``: how `compare_loaded` hands maps over as they are made.
+MapSinkFactory = Callable[[tuple[int, ...], np.dtype], Callable[[int, dict[str, Any]], None] | None]
 
 
 @dataclass
@@ -135,10 +139,17 @@ def compare_loaded(
     return_maps: bool = False,
     backend: Backend | None = None,
     threads: int | None = None,
+    map_sink_for: MapSinkFactory | None = None,
 ) -> PairResult:
     """Score two loaded images; ``threads`` bounds the engine's threads (default: all cores).
 
     Width and height in the result are those of the compared region (after ``crop``).
+
+    ``map_sink_for``: on the CPU, called with the maps' ``(H, W, C)`` shape and dtype once the
+    pair is known to be comparable; the sink it returns (if any) receives the maps strip by
+    strip as they are computed (`ssimcli.metrics.compute`'s ``map_sink``). Where no sink
+    applies (another device), ``result.maps`` holds the whole maps instead, whatever
+    ``return_maps`` says, so that the caller can write them from there.
     """
     options = options or CompareOptions()
     pair = prepare_images(
@@ -146,11 +157,18 @@ def compare_loaded(
         options.crop, options.params.precision,
     )
     backend = backend or resolve_backend(options.device)
+    sink = None
+    if map_sink_for is not None and backend.name == "cpu":
+        image = pair.reference
+        shape = (image.shape[0], image.shape[1], image.shape[2] if image.ndim == 3 else 1)
+        sink = map_sink_for(shape, np.dtype(options.params.dtype))
+    return_maps = return_maps or (map_sink_for is not None and sink is None)
     try:
         metrics = compute(
             backend.asarray(pair.reference), backend.asarray(pair.candidate), options.params,
             ms_ssim=options.ms_ssim, return_maps=return_maps, backend=backend,
             divisor=pair.divisor, threads=threads if backend.name == "cpu" else None,
+            map_sink=sink,
         )
     except ImageTooSmallError as exc:
         raise PairError(reference.path, candidate.path, str(exc)) from None

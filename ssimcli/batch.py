@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExitCode, SsimCliError, UsageError
-from .options import CompareOptions, Thresholds
+from .options import CompareOptions, MapRequest, Thresholds
 from .pairing import Pair
 from .pipeline import ERROR, WORKER, PairJob, PairOutcome, error_outcome, score_pair
 from .resume import INFINITE
@@ -320,12 +320,14 @@ def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None,
     return run_local(tasks, jobs)
 
 
-def make_tasks(pairs: Iterable[Pair], options: CompareOptions, maps_dir: str | Path | None = None
-               ) -> Iterator[Task]:
+def make_tasks(pairs: Iterable[Pair], options: CompareOptions, maps_dir: str | Path | None = None,
+               map_request: MapRequest | None = None) -> Iterator[Task]:
     """One `Task` per pair (lazily, so a huge pairing is not copied)."""
+    request = map_request or MapRequest()
     for pair in pairs:
         folder = None if maps_dir is None else str(maps_folder(maps_dir, pair.name))
-        yield Task(pair.name, str(pair.reference), str(pair.candidate), options, maps_dir=folder)
+        yield Task(pair.name, str(pair.reference), str(pair.candidate), options, maps_dir=folder,
+                   map_request=request)
 
 
 # --- summary -------------------------------------------------------------------------------

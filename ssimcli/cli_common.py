@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .vocabulary import LIMITS, METRIC_SETTINGS, Setting
+from .vocabulary import LIMITS, MAP_SETTINGS, METRIC_SETTINGS, Setting
 
 DEBUG_ENV = "SSIM_L1_DEBUG"
 REPORT_HINT = ("this is a bug in ssim-l1: please report it with the command, `ssim-l1 --version` "
@@ -58,6 +58,25 @@ def metric_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def threshold_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Limits on the mean scores (inclusive: a score equal to its limit passes)."""
     return _apply(func, [click_option(s) for s in LIMITS])
+
+
+def map_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What ``--maps`` writes: ``--maps-format`` and ``--map-names`` (``None``: not given)."""
+    return _apply(func, [click_option(s, default_from_setting=False) for s in MAP_SETTINGS])
+
+
+def build_map_request(kwargs: dict[str, Any], maps_dir: str | None) -> Any:
+    """Pop the map options out of ``kwargs``; returns a `MapRequest`. Raises `UsageError`
+    when one is given without ``--maps``."""
+    from .errors import UsageError
+    from .options import MapRequest
+
+    given = {s.name: kwargs.pop(s.name, None) for s in MAP_SETTINGS}
+    if maps_dir is None:
+        for setting in MAP_SETTINGS:
+            if given[setting.name] is not None:
+                raise UsageError(f"{setting.option} needs --maps DIR")
+    return MapRequest.parse(given["map_names"], given["maps_format"])
 
 
 METRIC_KWARGS = tuple(s.name for s in METRIC_SETTINGS)

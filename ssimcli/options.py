@@ -11,7 +11,7 @@ from .errors import SettingError
 from .io import COLOR_MODES, TRANSPARENCY_MODES, parse_background
 from .metrics.backend import DEVICES
 from .metrics.params import MetricParams, params_for
-from .vocabulary import LIMITS
+from .vocabulary import LIMITS, MAP_FORMATS, MAP_NAMES
 
 #: limit name -> (score key, direction), from the vocabulary
 THRESHOLD_KEYS = {limit.name: (limit.metric, limit.kind) for limit in LIMITS}
@@ -116,3 +116,36 @@ class CompareOptions:
             transparency=transparency, background=parse_background(background),
             ms_ssim=ms_ssim, device=device, crop=crop,
         )
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """Which maps ``--maps`` writes (``names``, from `MAP_NAMES`), and as what (``formats``:
+    ``npy`` and/or ``png``)."""
+
+    names: tuple[str, ...] = MAP_NAMES
+    formats: tuple[str, ...] = ("npy", "png")
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise SettingError("map_names", "needs at least one map name")
+        for name in self.names:
+            if name not in MAP_NAMES:
+                why = " (MS-SSIM has no per-pixel map)" if name.startswith("ms_ssim") else ""
+                raise SettingError("map_names", f"has no map {name!r}{why}; choose from "
+                                                f"{', '.join(MAP_NAMES)}")
+        if len(set(self.names)) != len(self.names):
+            raise SettingError("map_names", f"names a map twice: {','.join(self.names)}")
+        if not self.formats or not set(self.formats) <= {"npy", "png"}:
+            raise SettingError("maps_format", f"must be one of {', '.join(MAP_FORMATS)}")
+
+    @classmethod
+    def parse(cls, map_names: str | None = None, maps_format: str | None = None) -> MapRequest:
+        """From the command line's text: ``"ssim,l1"`` and ``"npy"``, ``"png"`` or ``"both"``."""
+        names = MAP_NAMES if map_names is None else tuple(
+            part.strip() for part in map_names.split(",") if part.strip())
+        fmt = maps_format or "both"
+        if fmt not in MAP_FORMATS:
+            raise SettingError("maps_format", f"must be one of {', '.join(MAP_FORMATS)}; "
+                                              f"got {fmt!r}")
+        return cls(names, ("npy", "png") if fmt == "both" else (fmt,))

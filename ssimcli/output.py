@@ -29,9 +29,14 @@ import secrets
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import OutputError
+
+#: Anything with the buffer protocol (``collections.abc.Buffer`` from Python 3.12 on).
+Buffer = Any
 
 STDOUT = "-"
 TEMP_MARK = ".ssim-l1-tmp-"
@@ -78,14 +83,96 @@ def _temp_path(target: Path) -> Path:
 
 def write_bytes(path: PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` (``-``: stdout) with the guarantees of this module."""
+    write_buffers(path, (data,))
+
+
+def write_buffers(path: PathLike, parts: Sequence[Buffer]) -> None:
+    """`write_bytes` of the concatenation of ``parts`` (bytes, memoryviews, C-contiguous
+    arrays), without making it: a 100 MB map goes to the file straight from its array."""
     if is_stdout(path):
-        _write_stdout(data)
+        _write_stdout(parts)
         return
     target = Path(path)
     if _special(target):
-        _write_in_place(target, data)
+        _write_in_place(target, parts)
         return
-    _replace_atomically(target, lambda handle: handle.write(data))
+    _replace_atomically(target, lambda handle: _write_all(handle, parts))
+
+
+def _write_all(handle: Any, parts: Sequence[Buffer]) -> None:
+    for part in parts:
+        handle.write(part)
+
+
+class PositionalFile:
+    """A new regular file written piece by piece at given offsets, then put in place.
+
+    For outputs computed in parts that finish in any order, from several threads (the raw
+    ``.npy`` maps, strip by strip): `write_at` is one ``pwrite`` loop, so no part is ever
+    gathered or copied in this process. The file is a temporary one beside ``path`` until
+    `commit` renames it over ``path`` (the guarantees of `write_bytes`); `discard`, or a
+    `commit` that never comes, removes it. Only for a ``path`` that `can_place` (not ``-``,
+    not an existing FIFO or device, which cannot be written out of order).
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self._tmp: Path | None = _temp_path(self.path)
+        self._fd: int | None = None
+        try:
+            self._mode = os.stat(self.path).st_mode & 0o7777
+        except OSError:
+            self._mode = default_mode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(self.path, _problem(exc)) from None
+
+    @property
+    def committed(self) -> bool:
+        return self._tmp is None
+
+    def write_at(self, offset: int, data: Buffer) -> None:
+        if self._fd is None:
+            raise OutputError(self.path, "cannot write (already committed or discarded)")
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view, offset = view[written:], offset + written
+        except OSError as exc:
+            raise OutputError(self.path, _problem(exc)) from None
+
+    def commit(self) -> None:
+        if self._tmp is None:
+            return
+        try:
+            self._close()
+            os.chmod(self._tmp, self._mode)
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(self.path, _problem(exc)) from None
+        self._tmp = None
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._close()
+        if self._tmp is not None:
+            _discard(self._tmp)
+            self._tmp = None
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+def can_place(path: PathLike) -> bool:
+    """Whether ``path`` can be a `PositionalFile` (not stdout, not a FIFO or a device)."""
+    return not is_stdout(path) and not _special(Path(path))
 
 
 def write_text(path: PathLike, text: str) -> None:
@@ -136,7 +223,7 @@ def _discard(path: Path) -> None:
         os.unlink(path)
 
 
-def _write_in_place(target: Path, data: bytes) -> None:
+def _write_in_place(target: Path, parts: Sequence[Buffer]) -> None:
     try:
         # O_NONBLOCK: a FIFO with no reader must not hang the run (ENXIO instead).
         fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND)
@@ -146,19 +233,20 @@ def _write_in_place(target: Path, data: bytes) -> None:
         raise OutputError(target, _problem(exc)) from None
     try:
         os.set_blocking(fd, True)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        for part in parts:
+            view = memoryview(part).cast("B")
+            while view:
+                view = view[os.write(fd, view):]
     except OSError as exc:
         raise OutputError(target, _problem(exc)) from None
     finally:
         os.close(fd)
 
 
-def _write_stdout(data: bytes) -> None:
+def _write_stdout(parts: Sequence[Buffer]) -> None:
     try:
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
+        _write_all(sys.stdout.buffer, parts)
         sys.stdout.buffer.flush()
     except BrokenPipeError:
         raise

@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import ExitCode, InputError, PairError, SettingError, SsimCliError, UsageError
 from .metrics.masked import LocalWorst, Rect, compare_area, map_weights, masked_ms_ssim, weighted_means, worst_window
-from .options import CompareOptions, Thresholds
+from .options import CompareOptions, MapRequest, Thresholds
 from .vocabulary import CHECK_RULES, LIMIT_NAMES
 
 OK, FAILED, ERROR = "ok", "failed", "error"
@@ -87,7 +87,8 @@ class Rules:
 class PairJob:
     """One pair to score, small and picklable (it travels to pool and Dask workers).
 
-    ``maps_dir``: write the pair's maps there (in the worker, so they never travel back).
+    ``maps_dir``: write the pair's maps there (in the worker, so they never travel back);
+    ``map_request``: which maps, in which formats.
     ``keep_maps``: keep the SSIM map, compare area and decoded pixels on the outcome (for the
     review page and the pytest plugin's heatmap).
     """
@@ -99,6 +100,7 @@ class PairJob:
     rules: Rules = field(default_factory=Rules)
     maps_dir: str | None = None
     keep_maps: bool = False
+    map_request: MapRequest = field(default_factory=MapRequest)
 
 
 @dataclass
@@ -199,19 +201,14 @@ def error_outcome(job: PairJob, exc: BaseException) -> PairOutcome:
 
 def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
                 loaded: tuple[Any, Any] | None, masks: MaskCache) -> None:
-    from .api import compare_loaded, load_pair
+    from .api import load_pair
 
     options, rules = job.options, job.rules
     if rules.needs_ms_ssim and not options.ms_ssim:
         options = replace(options, ms_ssim=True)
     ref, cand = loaded if loaded is not None else load_pair(
         job.reference, job.candidate, options.data_range)
-    want_maps = job.keep_maps or rules.needs_maps or job.maps_dir is not None
-    result = compare_loaded(ref, cand, options, return_maps=want_maps, backend=backend)
-    if job.maps_dir is not None and result.maps is not None:
-        from .writers import write_maps
-
-        write_maps(result.maps, job.maps_dir, (job.reference, job.candidate))
+    result = _compare_writing_maps(job, options, ref, cand, backend)
     record = result.to_dict()
     scores = result.scores()
     weights = _apply_rules_area(job, rules, result, record, scores, ref, cand, options, masks)
@@ -229,6 +226,25 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
             # Only for the review page's outline: where the change is, even with the local
             # rule off. It decides nothing.
             outcome.display_region = worst_window(result.maps["ssim"], weights, rules.local_window)
+
+
+def _compare_writing_maps(job: PairJob, options: CompareOptions, ref: Any, cand: Any,
+                          backend: Any) -> Any:
+    """`compare_loaded`, writing the maps to ``job.maps_dir`` as they are computed when asked
+    (`ssimcli.writers.MapWriter`); whole maps are kept when the rules or the caller need them."""
+    from .api import compare_loaded
+
+    keep = job.keep_maps or job.rules.needs_maps
+    if job.maps_dir is None:
+        return compare_loaded(ref, cand, options, return_maps=keep, backend=backend)
+    from .writers import MapWriter
+
+    with MapWriter(job.maps_dir, job.map_request, (job.reference, job.candidate)) as writer:
+        writer.targets()  # refuse a map path that is an input before any work
+        result = compare_loaded(ref, cand, options, return_maps=keep, backend=backend,
+                                map_sink_for=writer.sink_for)
+        writer.write(result.maps)
+    return result
 
 
 def _apply_rules_area(job: PairJob, rules: Rules, result: Any, record: dict[str, Any],

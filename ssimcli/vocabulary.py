@@ -121,6 +121,19 @@ CHECK_RUN_SETTINGS: tuple[Setting, ...] = (
             "A candidate with no baseline is a regression (default: only reported).", flag=True),
 )
 
+#: The per-pixel maps ``--maps`` can write. MS-SSIM has none: its scales have different sizes,
+#: and its score is a product of per-scale means, not the mean of one map.
+MAP_NAMES: tuple[str, ...] = ("ssim", "cs", "l1", "ssim_l1")
+#: What ``--maps`` writes of each map: raw float32 ``.npy``, a heatmap ``.png``, or both.
+MAP_FORMATS: tuple[str, ...] = ("npy", "png", "both")
+MAP_SETTINGS: tuple[Setting, ...] = (
+    Setting("maps_format", (str,), "both",
+            "With --maps: raw float32 .npy, heatmap .png, or both [both].", choices=MAP_FORMATS),
+    Setting("map_names", (str,), ",".join(MAP_NAMES),
+            f"With --maps: which maps, comma-separated [{','.join(MAP_NAMES)}].",
+            metavar="NAMES"),
+)
+
 METRIC_NAMES = tuple(s.name for s in METRIC_SETTINGS)
 LIMIT_NAMES = tuple(s.name for s in LIMITS)
 LIMITS_BY_NAME: dict[str, Limit] = {limit.name: limit for limit in LIMITS}

@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from ..cli import EXIT_CODES_HELP
-from ..cli_common import build_options, handle_errors, metric_options, threshold_options
+from ..cli_common import (
+    build_map_request,
+    build_options,
+    handle_errors,
+    map_options,
+    metric_options,
+    threshold_options,
+)
 from ..paper_tables import PAPER_FORMATS, parse_metrics
 from ..vocabulary import METRICS
 
@@ -65,6 +72,7 @@ BATCH_EPILOG = (
               help="Write each pair's maps (.npy and heatmap .png) to DIR/<relative path>/.")
 @click.option("--maps-worst", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --maps: maps for the N worst pairs only (by --worst-by), after scoring.")
+@map_options
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes [the usable CPU cores].")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
@@ -92,6 +100,7 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
     from ..progress import Say
 
     options, thresholds = build_options(kwargs)
+    map_request = build_map_request(kwargs, maps_dir)
     if is_stdout(output):
         output = None
     _check_usage(options, output, output_format, resume, maps_dir, maps_worst, worst_by)
@@ -132,12 +141,12 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
     sink.commit()
 
     todo = [p for p in pairing.pairs if p.name not in kept]
-    _score(report, todo, options, maps_dir if maps_worst is None else None, jobs, scheduler,
-           progress, sink, say)
+    _score(report, todo, options, maps_dir if maps_worst is None else None, map_request, jobs,
+           scheduler, progress, sink, say)
     sink.close()
     if maps_dir is not None and maps_worst is not None:
-        _maps_of_worst(report, pairing, options, maps_dir, maps_worst, worst_by, jobs, scheduler,
-                       say)
+        _maps_of_worst(report, pairing, options, maps_dir, map_request, maps_worst, worst_by, jobs,
+                       scheduler, say)
     _emit(report, output_format, output, worst_by, worst_n, thresholds)
     _tell(report, output_format, say)
     sys.exit(int(report.exit_code))
@@ -195,8 +204,8 @@ def _open_sink(output_format: str, output: str | None, options: Any, header: lis
     return make_sink(output_format, output, options, header, staged=resume)
 
 
-def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, jobs: int,
-           scheduler: str | None, progress: bool, sink: Any, say: Any) -> None:
+def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, map_request: Any,
+           jobs: int, scheduler: str | None, progress: bool, sink: Any, say: Any) -> None:
     import time
 
     from ..batch import make_tasks, run_tasks
@@ -205,7 +214,7 @@ def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, job
     started = time.perf_counter()
     # Workers start here, before the progress bar's thread exists (see batch.run_local); no
     # more workers than pairs, and none at all for a single pair.
-    rows = run_tasks(make_tasks(todo, options, maps_dir), jobs=max(1, min(jobs, len(todo))),
+    rows = run_tasks(make_tasks(todo, options, maps_dir, map_request), jobs=max(1, min(jobs, len(todo))),
                      scheduler=scheduler, device=options.device)
     with progress_bar(progress, len(todo)) as advance:
         say.printer = advance.print
@@ -220,13 +229,14 @@ def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, job
     report.elapsed = time.perf_counter() - started
 
 
-def _maps_of_worst(report: Any, pairing: Any, options: Any, maps_dir: str, maps_worst: int,
-                   worst_by: str, jobs: int, scheduler: str | None, say: Any) -> None:
+def _maps_of_worst(report: Any, pairing: Any, options: Any, maps_dir: str, map_request: Any,
+                   maps_worst: int, worst_by: str, jobs: int, scheduler: str | None,
+                   say: Any) -> None:
     from ..batch import make_tasks, run_tasks
 
     worst = {name for name, _ in report.tally.ranked(worst_by)[:maps_worst]}
     chosen = [p for p in pairing.pairs if p.name in worst]
-    for row in run_tasks(make_tasks(chosen, options, maps_dir),
+    for row in run_tasks(make_tasks(chosen, options, maps_dir, map_request),
                          jobs=max(1, min(jobs, len(chosen))), scheduler=scheduler,
                          device=options.device):
         if row["status"] == "error":

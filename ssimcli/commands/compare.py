@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from ..cli import EXIT_CODES_HELP
-from ..cli_common import build_options, handle_errors, metric_options, threshold_options
+from ..cli_common import (
+    build_map_request,
+    build_options,
+    handle_errors,
+    map_options,
+    metric_options,
+    threshold_options,
+)
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -22,6 +29,7 @@ from ..cli_common import build_options, handle_errors, metric_options, threshold
               help="Write the result to FILE instead of stdout ('-': stdout).")
 @click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None,
               help="Write ssim/cs/l1/ssim_l1 maps to DIR: raw float32 .npy and heatmap .png.")
+@map_options
 @handle_errors
 def compare(reference: str, candidate: str, output_format: str, output: str | None,
             maps_dir: str | None, **kwargs: Any) -> None:
@@ -36,11 +44,12 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
     from ..writers import compare_table, compare_text, describe_check, guard_not_input
 
     options, thresholds = build_options(kwargs)
+    map_request = build_map_request(kwargs, maps_dir)
     if output and not is_stdout(output):
         guard_not_input(output, (reference, candidate))
         lock_output(output)
     job = PairJob(candidate, reference, candidate, options, Rules.from_thresholds(thresholds),
-                  maps_dir=maps_dir)
+                  maps_dir=maps_dir, map_request=map_request)
     outcome = score_pair(job)
     if outcome.status == ERROR:
         from ..cli_common import error

@@ -256,6 +256,7 @@ def compute(
     strip_rows: int | None = None,
     threads: int | None = None,
     divisor: float = 1.0,
+    map_sink: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> MetricResult:
     """SSIM, CS, Gaussian-weighted L1, their mix and PSNR of two images (MS-SSIM if asked).
 
@@ -288,6 +289,11 @@ def compute(
         ``SSIM_L1_THREADS`` environment variable, else all usable cores).
     divisor : float
         What the values are divided by (255 for 8-bit images scored in [0, 1]).
+    map_sink : callable, optional
+        ``sink(start, {name: (n, W, C) maps of rows start:start + n})`` for ``ssim``, ``cs``,
+        ``l1`` and ``ssim_l1``: the fast path hands over each strip as it is made (from its
+        threads, in any order; see `fast.MapSink`), so maps can be written out without being
+        held whole; the reference path calls it once with the whole maps.
 
     Returns
     -------
@@ -299,7 +305,7 @@ def compute(
     method = resolve_method(method, backend, separable_filter)
     if method == "fast":
         result = _compute_fast(x, y, params, data_range, ms_ssim, return_maps, strip_rows,
-                               threads, divisor)
+                               threads, divisor, map_sink)
         add_psnr(result, _mse_per_channel(x, y, divisor, np), data_range)
         return result
     separable_filter = separable_filter or reference_filter
@@ -320,8 +326,12 @@ def compute(
             first_scale=(per_channel["ssim"], per_channel["cs"]),
         )
         _add_ms_ssim(result, values)
-    if return_maps:
-        result.maps = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
+    if return_maps or map_sink is not None:
+        whole = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
+        if map_sink is not None:
+            map_sink(0, whole)
+        if return_maps:
+            result.maps = whole
     return result
 
 
@@ -353,6 +363,7 @@ def _add_ms_ssim(result: MetricResult, values: list[float]) -> None:
 def _compute_fast(
     x: Any, y: Any, params: MetricParams, data_range: float, with_ms_ssim: bool,
     return_maps: bool, strip_rows: int | None, threads: int | None, divisor: float = 1.0,
+    map_sink: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> MetricResult:
     """`compute` on the CPU by strips (`fast.strip_metrics`): same results, bounded memory."""
     from . import fast
@@ -364,7 +375,7 @@ def _compute_fast(
     window = effective_window(params, height, width)
     means, maps = fast.strip_metrics(
         xs, ys, params, window, data_range, names=("ssim", "cs", "l1"),
-        return_maps=return_maps, strip_rows=strip_rows, threads=threads,
+        return_maps=return_maps, strip_rows=strip_rows, threads=threads, map_sink=map_sink,
     )
     # The mix is linear: its mean is the mix of the means, and its map is only built if kept.
     means["ssim_l1"] = _mix(means["ssim"], means["l1"], params.alpha)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -443,15 +443,28 @@ def _strip_sums(ws: _Workspace, plan: _Plan, map_: np.ndarray, start: int) -> np
     return partial.sum(axis=(0, 1), dtype=np.float64)
 
 
+#: Receives the maps of image rows ``start:start + n`` as ``{name: (n, W, C) array}``, for
+#: ``ssim``, ``cs``, ``l1`` and ``ssim_l1``. Called from the engine's threads, strips in any
+#: order and concurrently; the arrays are reused once it returns, so it must copy what it keeps.
+MapSink = Callable[[int, dict[str, np.ndarray]], None]
+
+
+def _strip_arrays(plan: _Plan) -> dict[str, np.ndarray]:
+    """One thread's strip-sized ``(strip, W, C)`` maps, for a `MapSink`."""
+    shape = (plan.strip, plan.width, plan.channels)
+    return {name: np.empty(shape, dtype=plan.dtype) for name in ("ssim", "cs", "l1", "ssim_l1")}
+
+
 def _store_maps(plan: _Plan, maps: dict[str, np.ndarray], out: dict[str, np.ndarray],
-                start: int) -> None:
-    """Copy a strip's maps into the full ``(H, W, C)`` arrays."""
+                start: int, at: int | None = None) -> None:
+    """Copy a strip's maps into ``(H, W, C)`` arrays at row ``at`` (default: ``start``)."""
     s, c, hb, w = plan.strip, plan.channels, plan.hblock, plan.width
     rows = min(s, plan.height - start)
+    at = start if at is None else at
     full = w // hb
     for name, target in out.items():
         blocks = maps[name].reshape(plan.nblocks, s, c, hb)[:, :rows]  # (nb, rows, C, hb)
-        dest = target[start:start + rows]
+        dest = target[at:at + rows]
         if full:
             np.copyto(dest[:, :full * hb].reshape(rows, full, hb, c),
                       blocks[:full].transpose(1, 0, 3, 2))
@@ -564,6 +577,7 @@ def strip_metrics(
     return_maps: bool = False,
     strip_rows: int | None = None,
     threads: int | None = None,
+    map_sink: MapSink | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, np.ndarray] | None]:
     """Per-channel region means (and optionally maps) of two ``(H, W, C)`` images, by strips.
 
@@ -582,6 +596,9 @@ def strip_metrics(
         Output rows per strip (default 32); small values exist for tests of strip boundaries.
     threads : int, optional
         Worker threads (default: the cores available, see `default_threads`).
+    map_sink : callable, optional
+        Called with each strip's maps as they are made (see `MapSink`), so that they can be
+        written out while they are in cache, without ever holding whole maps.
 
     Returns
     -------
@@ -590,11 +607,11 @@ def strip_metrics(
     maps : dict or None
     """
     names = tuple(names)
-    with_l1 = "l1" in names or return_maps
-    need_ssim = "ssim" in names or return_maps
+    with_l1 = "l1" in names or return_maps or map_sink is not None
+    need_ssim = "ssim" in names or return_maps or map_sink is not None
     height, width, channels = x.shape
     plan = _make_plan((height, width, channels), params, window, data_range, names, with_l1,
-                      return_maps, strip_rows)
+                      return_maps or map_sink is not None, strip_rows)
     maps_out = None
     if return_maps:
         maps_out = {name: np.empty((height, width, channels), dtype=plan.dtype)
@@ -611,6 +628,7 @@ def strip_metrics(
 
     def work() -> None:
         ws = None
+        strip_maps = None
         try:
             while True:
                 with lock:
@@ -627,6 +645,11 @@ def strip_metrics(
                     sums[index, i] = _strip_sums(ws, plan, maps[name], start)
                 if maps_out is not None:
                     _store_maps(plan, maps, maps_out, start)
+                if map_sink is not None:
+                    strip_maps = strip_maps or _strip_arrays(plan)
+                    _store_maps(plan, maps, strip_maps, start, at=0)
+                    rows = min(plan.strip, height - start)
+                    map_sink(start, {name: a[:rows] for name, a in strip_maps.items()})
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
         finally:

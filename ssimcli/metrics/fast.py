@@ -449,6 +449,21 @@ def _strip_sums(ws: _Workspace, plan: _Plan, map_: np.ndarray, start: int) -> np
 MapSink = Callable[[int, dict[str, np.ndarray]], None]
 
 
+def _deliver_maps(plan: _Plan, maps: dict[str, np.ndarray], start: int,
+                  maps_out: dict[str, np.ndarray] | None, map_sink: MapSink | None,
+                  spare: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """Store a strip's maps in the whole maps and/or hand them to the sink; returns the
+    thread's strip-sized arrays for the sink (made on first use, then reused)."""
+    if maps_out is not None:
+        _store_maps(plan, maps, maps_out, start)
+    if map_sink is not None:
+        spare = spare or _strip_arrays(plan)
+        _store_maps(plan, maps, spare, start, at=0)
+        rows = min(plan.strip, plan.height - start)
+        map_sink(start, {name: array[:rows] for name, array in spare.items()})
+    return spare
+
+
 def _strip_arrays(plan: _Plan) -> dict[str, np.ndarray]:
     """One thread's strip-sized ``(strip, W, C)`` maps, for a `MapSink`."""
     shape = (plan.strip, plan.width, plan.channels)
@@ -643,13 +658,7 @@ def strip_metrics(
                 maps = _strip_maps(ws, plan, need_ssim)
                 for i, name in enumerate(names):
                     sums[index, i] = _strip_sums(ws, plan, maps[name], start)
-                if maps_out is not None:
-                    _store_maps(plan, maps, maps_out, start)
-                if map_sink is not None:
-                    strip_maps = strip_maps or _strip_arrays(plan)
-                    _store_maps(plan, maps, strip_maps, start, at=0)
-                    rows = min(plan.strip, height - start)
-                    map_sink(start, {name: a[:rows] for name, a in strip_maps.items()})
+                strip_maps = _deliver_maps(plan, maps, start, maps_out, map_sink, strip_maps)
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
         finally:

@@ -321,13 +321,24 @@ def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None,
 
 
 def make_tasks(pairs: Iterable[Pair], options: CompareOptions, maps_dir: str | Path | None = None,
-               map_request: MapRequest | None = None) -> Iterator[Task]:
-    """One `Task` per pair (lazily, so a huge pairing is not copied)."""
+               map_request: MapRequest | None = None, *, threads: int | None = None
+               ) -> Iterator[Task]:
+    """One `Task` per pair (lazily, so a huge pairing is not copied); ``threads``: the
+    engine's threads per pair (`pair_threads`)."""
     request = map_request or MapRequest()
     for pair in pairs:
         folder = None if maps_dir is None else str(maps_folder(maps_dir, pair.name))
         yield Task(pair.name, str(pair.reference), str(pair.candidate), options, maps_dir=folder,
-                   map_request=request)
+                   map_request=request, threads=threads)
+
+
+def pair_threads(jobs: int, scheduler: str | None = None) -> int | None:
+    """The engine's threads per pair when ``jobs`` pairs run at once: the usable cores shared
+    among them (1 when there are as many workers as cores; 1 on Dask, whose workers run one
+    single-threaded task per core), or ``None`` (every core) for one pair at a time."""
+    if scheduler:
+        return 1
+    return None if jobs <= 1 else max(1, usable_cores() // jobs)
 
 
 # --- summary -------------------------------------------------------------------------------

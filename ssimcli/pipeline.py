@@ -101,6 +101,9 @@ class PairJob:
     maps_dir: str | None = None
     keep_maps: bool = False
     map_request: MapRequest = field(default_factory=MapRequest)
+    #: The engine's threads for this pair (and for writing its maps); ``None``: every core.
+    #: A batch running one pair per core sets 1, so that pairs never oversubscribe the cores.
+    threads: int | None = None
 
 
 @dataclass
@@ -236,13 +239,15 @@ def _compare_writing_maps(job: PairJob, options: CompareOptions, ref: Any, cand:
 
     keep = job.keep_maps or job.rules.needs_maps
     if job.maps_dir is None:
-        return compare_loaded(ref, cand, options, return_maps=keep, backend=backend)
+        return compare_loaded(ref, cand, options, return_maps=keep, backend=backend,
+                              threads=job.threads)
     from .writers import MapWriter
 
-    with MapWriter(job.maps_dir, job.map_request, (job.reference, job.candidate)) as writer:
+    with MapWriter(job.maps_dir, job.map_request, (job.reference, job.candidate),
+                   threads=job.threads) as writer:
         writer.targets()  # refuse a map path that is an input before any work
         result = compare_loaded(ref, cand, options, return_maps=keep, backend=backend,
-                                map_sink_for=writer.sink_for)
+                                threads=job.threads, map_sink_for=writer.sink_for)
         writer.write(result.maps)
     return result
 

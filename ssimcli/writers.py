@@ -209,15 +209,16 @@ class MapWriter:
     whole maps instead. Leaving the ``with`` block without `write` (the pair failed) removes
     the temporary files, and the folders made for them when left empty.
 
-    Heatmaps are encoded on as many threads as the engine may use (one in a batch worker,
-    whose siblings use the other cores): NumPy, the deflate encoder and file writes release
-    the GIL.
+    Heatmaps are encoded on ``threads`` threads (default: as many as the engine may use; one
+    in a batch worker, whose siblings use the other cores): NumPy, the deflate encoder and
+    file writes release the GIL.
     """
 
     def __init__(self, directory: str | Path, request: MapRequest | None = None,
-                 inputs: Iterable[str | Path] = ()) -> None:
+                 inputs: Iterable[str | Path] = (), *, threads: int | None = None) -> None:
         from .options import MapRequest
 
+        self.threads = threads
         self.directory = Path(directory)
         self.request = request or MapRequest()
         self.inputs = list(inputs)
@@ -281,7 +282,7 @@ class MapWriter:
             make = self._maker(name, kind, maps)
             if make is not None:
                 tasks.append((path, make))
-        _run(tasks)
+        _run(tasks, self.threads)
         for file in self._files.values():
             file.commit()
         written = {path for path, _ in tasks} | {f.path for f in self._files.values()}
@@ -324,8 +325,8 @@ class MapWriter:
         self._made = missing[::-1]
 
 
-def _run(tasks: list[tuple[Path, Callable[[], list[Any]]]]) -> None:
-    threads = min(len(tasks), _writer_threads())
+def _run(tasks: list[tuple[Path, Callable[[], list[Any]]]], threads: int | None = None) -> None:
+    threads = min(len(tasks), _writer_threads() if threads is None else threads)
     if threads <= 1:
         for path, make in tasks:
             _write_map_file(path, make)

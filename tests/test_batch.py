@@ -449,3 +449,19 @@ def test_candidate_name_pairs_a_div2k_layout(tmp_path: Path, photo, run_cli) -> 
     malformed = run_cli("batch", ref, cand, "--candidate-name", "{name}_SR.png")
     assert malformed.returncode == 2 and "--candidate-name must contain {stem}" in \
         malformed.stderr, malformed
+
+
+def test_pairs_on_every_core_run_the_engine_on_one_thread_each(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """Issue 13: as many workers as cores, each pair on one engine thread (no oversubscription);
+    one pair at a time may use every core; Dask workers are single-threaded."""
+    import ssimcli.batch
+    from ssimcli.pairing import Pair
+
+    monkeypatch.setattr(ssimcli.batch, "usable_cores", lambda: 4)
+    assert ssimcli.batch.pair_threads(1) is None
+    assert [ssimcli.batch.pair_threads(jobs) for jobs in (2, 4, 8)] == [2, 1, 1]
+    assert ssimcli.batch.pair_threads(2, "local") == 1
+    pairs = [Pair("a.png", tmp_path / "r" / "a.png", tmp_path / "c" / "a.png")]
+    task, = ssimcli.batch.make_tasks(pairs, CompareOptions(), threads=1)
+    assert task.threads == 1

@@ -208,14 +208,15 @@ def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, map
            jobs: int, scheduler: str | None, progress: bool, sink: Any, say: Any) -> None:
     import time
 
-    from ..batch import make_tasks, run_tasks
+    from ..batch import make_tasks, pair_threads, run_tasks
     from ..progress import progress_bar
 
     started = time.perf_counter()
     # Workers start here, before the progress bar's thread exists (see batch.run_local); no
     # more workers than pairs, and none at all for a single pair.
-    rows = run_tasks(make_tasks(todo, options, maps_dir, map_request), jobs=max(1, min(jobs, len(todo))),
-                     scheduler=scheduler, device=options.device)
+    jobs = max(1, min(jobs, len(todo)))
+    tasks = make_tasks(todo, options, maps_dir, map_request, threads=pair_threads(jobs, scheduler))
+    rows = run_tasks(tasks, jobs=jobs, scheduler=scheduler, device=options.device)
     with progress_bar(progress, len(todo)) as advance:
         say.printer = advance.print
         for row in rows:
@@ -232,13 +233,13 @@ def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, map
 def _maps_of_worst(report: Any, pairing: Any, options: Any, maps_dir: str, map_request: Any,
                    maps_worst: int, worst_by: str, jobs: int, scheduler: str | None,
                    say: Any) -> None:
-    from ..batch import make_tasks, run_tasks
+    from ..batch import make_tasks, pair_threads, run_tasks
 
     worst = {name for name, _ in report.tally.ranked(worst_by)[:maps_worst]}
     chosen = [p for p in pairing.pairs if p.name in worst]
-    for row in run_tasks(make_tasks(chosen, options, maps_dir, map_request),
-                         jobs=max(1, min(jobs, len(chosen))), scheduler=scheduler,
-                         device=options.device):
+    jobs = max(1, min(jobs, len(chosen)))
+    tasks = make_tasks(chosen, options, maps_dir, map_request, threads=pair_threads(jobs, scheduler))
+    for row in run_tasks(tasks, jobs=jobs, scheduler=scheduler, device=options.device):
         if row["status"] == "error":
             say(f"error: {row['error']}")
 

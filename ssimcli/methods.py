@@ -20,7 +20,7 @@ from typing import Any
 
 from .batch import BatchReport, Tally, failed_row, maps_folder
 from .errors import ExitCode, UsageError, worst_exit_code
-from .options import CompareOptions, Thresholds
+from .options import CompareOptions, MapRequest, Thresholds
 from .pairing import Pairing
 from .pipeline import PairJob, error_outcome, score_pair
 from .resume import resumable
@@ -78,10 +78,13 @@ class MethodsJob:
     reference: str
     candidates: tuple[MethodCandidate, ...]
     options: CompareOptions
+    map_request: MapRequest = field(default_factory=MapRequest)
+    threads: int | None = None  # the engine's, per pair (`ssimcli.batch.pair_threads`)
 
 
 def make_jobs(methods: list[Method], options: CompareOptions, maps_dir: str | None,
-              done: set[tuple[str, str]], grouped: bool = True) -> list[Any]:
+              done: set[tuple[str, str]], grouped: bool = True,
+              map_request: MapRequest | None = None, threads: int | None = None) -> list[Any]:
     """The jobs of every pair not in ``done`` (``(method, name)``), sorted by name.
 
     ``grouped``: one `MethodsJob` per reference (decode it once); else one `PairJob` per pair,
@@ -96,14 +99,15 @@ def make_jobs(methods: list[Method], options: CompareOptions, maps_dir: str | No
                                                                  pair.name))
             entry = by_name.setdefault(pair.name, (str(pair.reference), []))
             entry[1].append(MethodCandidate(method.name, str(pair.candidate), maps))
+    request = map_request or MapRequest()
     jobs: list[Any] = []
     for name in sorted(by_name):
         reference, candidates = by_name[name]
         if grouped:
-            jobs.append(MethodsJob(name, reference, tuple(candidates), options))
+            jobs.append(MethodsJob(name, reference, tuple(candidates), options, request, threads))
         else:
-            jobs.extend(PairJob(name, reference, c.candidate, options, maps_dir=c.maps_dir)
-                        for c in candidates)
+            jobs.extend(PairJob(name, reference, c.candidate, options, maps_dir=c.maps_dir,
+                                map_request=request, threads=threads) for c in candidates)
     return jobs
 
 
@@ -124,7 +128,8 @@ def score_methods(job: MethodsJob) -> dict[str, Any]:
     rows = []
     for entry in job.candidates:
         pair_job = PairJob(job.name, job.reference, entry.candidate, job.options,
-                           maps_dir=entry.maps_dir)
+                           maps_dir=entry.maps_dir, map_request=job.map_request,
+                           threads=job.threads)
         rows.append(tag(entry.method, _score_one(pair_job, reference, problem)))
     return {"name": job.name, BUNDLE: rows}
 

@@ -258,3 +258,22 @@ def test_positional_file_is_atomic(tmp_path):
     assert files(tmp_path) == ["out.bin"]
     with pytest.raises(OutputError, match="new.bin"):
         dropped.write_at(0, b"y")
+
+
+def test_several_methods_write_the_asked_maps(run_cli, tmp_path):
+    ref_dir = tmp_path / "gt"
+    ref_dir.mkdir()
+    image = photo_like(64, 80, 3, seed=30)
+    save_png(ref_dir / "a.png", image)
+    for method, shift in (("EDSR", 0.02), ("RCAN", 0.05)):
+        (tmp_path / method).mkdir()
+        save_png(tmp_path / method / "a.png", np.clip(image + shift, 0, 1))
+    out = tmp_path / "maps"
+    result = run_cli("batch", ref_dir, tmp_path / "EDSR", tmp_path / "RCAN", "--maps", out,
+                     "--map-names", "cs", "--maps-format", "png", "--format", "json")
+    assert result.returncode == 0, result
+    for method in ("EDSR", "RCAN"):
+        assert files(out / method / "a.png") == ["cs.png"]
+        expected = api_maps(ref_dir / "a.png", tmp_path / method / "a.png")["cs"]
+        assert np.array_equal(iio.imread(out / method / "a.png" / "cs.png"),
+                              render_heatmap(expected, "cs"))

@@ -117,7 +117,7 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
         sys.exit(int(run_methods(MethodsRun(
             ref_dir, cand_dirs, naming, options, thresholds, strict, output_format, output,
             resume, worst_n, worst_by, maps_dir, maps_worst, jobs, scheduler, progress,
-            metrics, decimals))))
+            metrics, decimals, map_request))))
     if metrics is not None or decimals is not None:
         from ..errors import UsageError
 

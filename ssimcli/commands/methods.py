@@ -4,12 +4,12 @@ formats, for one method too). The logic is `ssimcli.methods`; this module report
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ExitCode, UsageError
 from ..methods import METHOD, Method, MethodsReport
-from ..options import CompareOptions, Thresholds
+from ..options import CompareOptions, MapRequest, Thresholds
 from .batch import STDERR_LINES, _check_outputs, _report_unmatched, report_ambiguous
 
 
@@ -35,6 +35,7 @@ class MethodsRun:
     progress: bool
     metrics: list[str] | None
     decimals: int | None
+    map_request: MapRequest = field(default_factory=MapRequest)
 
 
 def run_methods(run: MethodsRun) -> ExitCode:
@@ -121,17 +122,19 @@ def _open_sink(run: MethodsRun, header: list[str]) -> Any:
 
 def _score(run: MethodsRun, report: MethodsReport, methods: list[Method],
            done: set[tuple[str, str]], sink: Any, say: Any) -> None:
-    from ..batch import run_tasks
+    from ..batch import pair_threads, run_tasks
     from ..methods import candidate_methods, make_jobs, unbundle
     from ..progress import progress_bar
 
     started = time.perf_counter()
     maps_dir = run.maps_dir if run.maps_worst is None else None
     grouped = _grouped(run)
-    jobs = make_jobs(methods, run.options, maps_dir, done, grouped=grouped)
+    jobs = make_jobs(methods, run.options, maps_dir, done, grouped=grouped,
+                     map_request=run.map_request)
+    workers = max(1, min(run.jobs, len(jobs)))
+    jobs = [replace(job, threads=pair_threads(workers, run.scheduler)) for job in jobs]
     total = sum(len(m.pairing.pairs) for m in methods) - len(done)
-    results = run_tasks(jobs, jobs=max(1, min(run.jobs, len(jobs))), scheduler=run.scheduler,
-                        device=run.options.device)
+    results = run_tasks(jobs, jobs=workers, scheduler=run.scheduler, device=run.options.device)
     rows = unbundle(results, None if grouped else candidate_methods(methods))
     with progress_bar(run.progress, total) as advance:
         say.printer = advance.print
@@ -161,7 +164,7 @@ def _maps_of_worst(run: MethodsRun, report: MethodsReport, methods: list[Method]
     """Maps of each method's ``--maps-worst`` worst pairs, in ``DIR/<method>/<pair>/``."""
     from pathlib import Path
 
-    from ..batch import make_tasks, run_tasks
+    from ..batch import make_tasks, pair_threads, run_tasks
 
     assert run.maps_dir is not None and run.maps_worst is not None
     for method in methods:
@@ -170,9 +173,11 @@ def _maps_of_worst(run: MethodsRun, report: MethodsReport, methods: list[Method]
         chosen = [p for p in method.pairing.pairs if p.name in worst]
         if not chosen:
             continue
-        tasks = make_tasks(chosen, run.options, Path(run.maps_dir, method.name))
-        for row in run_tasks(tasks, jobs=max(1, min(run.jobs, len(chosen))),
-                             scheduler=run.scheduler, device=run.options.device):
+        workers = max(1, min(run.jobs, len(chosen)))
+        tasks = make_tasks(chosen, run.options, Path(run.maps_dir, method.name), run.map_request,
+                           threads=pair_threads(workers, run.scheduler))
+        for row in run_tasks(tasks, jobs=workers, scheduler=run.scheduler,
+                             device=run.options.device):
             if row["status"] == "error":
                 say(f"error: {method.name}: {row['error']}")
 

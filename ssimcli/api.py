@@ -112,20 +112,28 @@ def compare_files(
 ) -> PairResult:
     """Read two image files and compare them; `InputError`/`PairError` name the bad file."""
     options = options or CompareOptions()
-    ref, cand = load_pair(reference, candidate, options.data_range)
+    ref, cand = load_pair(reference, candidate, options.data_range, options.max_pixels)
     return compare_loaded(ref, cand, options, return_maps=return_maps, backend=backend,
                           threads=threads)
 
 
 def load_pair(
-    reference: str | Path, candidate: str | Path, data_range: float | None = None
+    reference: str | Path, candidate: str | Path, data_range: float | None = None,
+    max_pixels: int | None = None,
 ) -> tuple[LoadedImage, LoadedImage]:
-    """Decode both files (concurrently: the codecs release the GIL)."""
+    """Decode both files (concurrently: the codecs release the GIL).
+
+    Both headers are read first (`probe_pair`): special files, images over ``max_pixels`` or
+    over the memory available, and a size mismatch are refused before any pixel is decoded.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
+    from .probe import probe_pair
+
+    probe_pair(reference, candidate, max_pixels)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        ref_future = pool.submit(load_image, reference, data_range)
-        cand_future = pool.submit(load_image, candidate, data_range)
+        ref_future = pool.submit(load_image, reference, data_range, max_pixels)
+        cand_future = pool.submit(load_image, candidate, data_range, max_pixels)
         ref = ref_future.result()
         cand = cand_future.result()
     return ref, cand
@@ -206,7 +214,7 @@ def compare(
     ``settings`` are those of `CompareOptions.build`: ``window``, ``sigma``, ``k1``, ``k2``,
     ``alpha``, ``padding``, ``precision``, ``data_range``, ``color`` (``rgb``, ``luma``, ``y``),
     ``transparency``, ``background``, ``ms_ssim``, ``device``, ``crop`` (pixels removed from
-    every border before scoring).
+    every border before scoring), ``max_pixels``.
 
     Examples
     --------

@@ -281,7 +281,8 @@ def run_gpu(tasks: Iterable[Task], backend: Any, decoders: int) -> Iterator[dict
 
     def decode(task: Task) -> Any:
         try:
-            return load_pair(task.reference, task.candidate, task.options.data_range)
+            return load_pair(task.reference, task.candidate, task.options.data_range,
+                             task.options.max_pixels)
         except Exception as exc:  # handed to the pipeline's error policy, which names the pair
             return exc
 

@@ -2,11 +2,14 @@
 
 PNG goes through imagecodecs (libpng), which keeps all 16 bits of 16-bit RGB(A) files that
 Pillow would reduce to 8; TIFF through tifffile; JPEG, BMP, WebP, GIF and the rest through
-imageio's Pillow plugin; ``.npy`` through NumPy.
+Pillow, whose colour models are converted to grey or RGB (+ alpha) by name or refused by name
+(a CMYK JPEG read as RGB + alpha scored 0.41 against its own RGB rendering); ``.npy`` through
+NumPy. Before any of them runs, `ssimcli.probe` checks the file type and the header's size.
 """
 
 from __future__ import annotations
 
+import io as _io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, PairError, SettingError
+from .probe import check_input_file, check_limits, not_readable, probe_stream, unbounded_pillow
 
 COLOR_MODES = ("rgb", "luma", "y")
 TRANSPARENCY_MODES = ("composite", "channel", "ignore")
@@ -22,8 +26,6 @@ TRANSPARENCY_MODES = ("composite", "channel", "ignore")
 BT601 = (0.299, 0.587, 0.114)
 # ITU-R BT.601 studio-range Y (MATLAB rgb2ycbcr) of R, G, B in [0, 1], before + 16 and / 255.
 STUDIO_Y = (65.481, 128.553, 24.966)
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 @dataclass
@@ -72,39 +74,42 @@ def normalised(values: np.ndarray, divisor: float, dtype: Any) -> np.ndarray:
     return out
 
 
-def read_raw(path: str | Path) -> np.ndarray:
-    """Decode a file to its native array (no normalisation); `InputError` on any failure."""
+def read_raw(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Decode a file to its native array (no normalisation); `InputError` on any failure.
+
+    The file is checked to be a regular file before it is opened, and its header against the
+    pixel and memory limits (`ssimcli.probe`) before any pixel is decoded.
+    """
     path = Path(path)
+    info = check_input_file(path)
+    if info.st_size == 0:
+        raise InputError(path, "empty file, not an image")
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not an image file") from None
     except PermissionError:
         raise InputError(path, "permission denied") from None
     except OSError as exc:
-        raise InputError(path, f"cannot read file ({exc.strerror or exc})") from None
+        raise InputError(path, f"cannot read file ({exc.strerror or type(exc).__name__})") from None
     if not data:
         raise InputError(path, "empty file, not an image")
-    if path.suffix.lower() == ".npy" or data.startswith(b"\x93NUMPY"):
+    header = probe_stream(path, _io.BytesIO(data))
+    check_limits(header, max_pixels)
+    if header.format == "NPY":
         return _read_npy(path, data)
-    if data.startswith(_PNG_MAGIC):
+    if header.format == "PNG":
         return _decode_png(path, data)
-    if data.startswith(_TIFF_MAGICS):
-        return _decode_with_imageio(path, data, "tifffile")
-    return _decode_with_imageio(path, data, "pillow")
+    if header.format == "TIFF":
+        return _decode_tiff(path, data)
+    return _decode_with_pillow(path, data)
 
 
 def _read_npy(path: Path, data: bytes) -> np.ndarray:
-    import io as _io
-
     try:
         array = np.load(_io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:
-        raise InputError(path, f"not a readable .npy array ({_short(exc)})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "uif":
+    except Exception:
+        raise InputError(path, "not a valid .npy file (truncated or corrupt data)") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "uifb":
         raise InputError(path, f"unsupported .npy dtype {getattr(array, 'dtype', '?')}")
     return array
 
@@ -114,35 +119,102 @@ def _decode_png(path: Path, data: bytes) -> np.ndarray:
 
     try:
         return imagecodecs.png_decode(data)
-    except Exception as exc:
-        raise InputError(path, f"truncated or corrupt PNG ({_short(exc)})") from None
+    except Exception:
+        # libpng's own text can carry uninitialised bytes: one fixed message per failure kind.
+        raise InputError(path, "not a valid PNG (truncated or corrupt data)") from None
 
 
-def _decode_with_imageio(path: Path, data: bytes, plugin: str) -> np.ndarray:
-    import imageio.v3 as iio
+# TIFF photometric interpretations read as they are stored (tifffile's numbers).
+_TIFF_DIRECT = {0: "min-is-white", 1: "min-is-black", 2: "RGB", 3: "palette"}
+
+
+def _decode_tiff(path: Path, data: bytes) -> np.ndarray:
+    import tifffile
 
     try:
-        if plugin == "tifffile":
-            return iio.imread(data, plugin="tifffile")
-        return iio.imread(data, plugin="pillow", index=0)
-    except Exception as exc:
-        kind = "TIFF" if plugin == "tifffile" else "image"
-        raise InputError(path, f"not a readable {kind}, or truncated ({_short(exc)})") from None
+        with tifffile.TiffFile(_io.BytesIO(data)) as tif:
+            page: Any = tif.pages[0]
+            photometric = int(page.photometric)
+            if photometric not in _TIFF_DIRECT:
+                name = getattr(page.photometric, "name", str(photometric))
+                raise InputError(path, f"unsupported TIFF colour model {name} "
+                                       "(convert it to RGB or grey)")
+            array = tif.asarray()
+            colormap = page.colormap if photometric == 3 else None
+    except InputError:
+        raise
+    except Exception:
+        raise InputError(path, "not a valid TIFF (truncated or corrupt data)") from None
+    if photometric == 0:
+        return _invert_min_is_white(path, array)
+    if colormap is not None:
+        # Palette indices -> their RGB colours (tifffile returns the bare indices).
+        return np.moveaxis(_colormap_samples(np.asarray(colormap))[:, array], 0, -1)
+    return array
 
 
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
+def _colormap_samples(colormap: np.ndarray) -> np.ndarray:
+    """A TIFF colour map is 16-bit by the standard, but writers store 8-bit palettes as v*257
+    or v<<8 (Pillow): those are read as the 8-bit values they are, as libtiff and Pillow do."""
+    values = colormap.astype(np.uint16)
+    if (values % 257 == 0).all() or (values & 0xFF == 0).all():
+        return (values >> 8).astype(np.uint8)
+    return values
 
 
-def load_image(path: str | Path, data_range: float | None = None) -> LoadedImage:
+def _invert_min_is_white(path: Path, array: np.ndarray) -> np.ndarray:
+    if array.dtype.kind != "u":
+        raise InputError(path, "unsupported TIFF: min-is-white with non-integer samples")
+    return np.iinfo(array.dtype).max - array
+
+
+# Pillow modes converted on reading, to the grey/RGB (+ alpha) that the rest of the tool knows.
+# CMYK covers YCCK and Adobe-inverted CMYK JPEGs: Pillow's decoder undoes both before this.
+_PILLOW_CONVERT = {"1": "L", "CMYK": "RGB", "YCbCr": "RGB", "HSV": "RGB", "RGBX": "RGB",
+                   "RGBa": "RGBA", "La": "LA", "PA": "RGBA"}
+_PILLOW_DIRECT = ("L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def _decode_with_pillow(path: Path, data: bytes) -> np.ndarray:
+    try:
+        image = unbounded_pillow().open(_io.BytesIO(data))
+    except Exception:
+        raise not_readable(path, data[:16]) from None
+    kind = image.format or "image"
+    try:
+        image.seek(0)
+        image.load()
+    except Exception:
+        # Decoder texts vary (and may hold stray bytes): one fixed message per kind.
+        raise InputError(path, f"not a valid {kind} (truncated or corrupt data)") from None
+    return _pillow_array(path, image, kind)
+
+
+def _pillow_array(path: Path, image: Any, kind: str) -> np.ndarray:
+    mode = image.mode
+    if mode == "P":
+        mode_to = "RGBA" if "transparency" in image.info else "RGB"
+        image = image.convert(mode_to)
+    elif mode in _PILLOW_CONVERT:
+        image = image.convert(_PILLOW_CONVERT[mode])
+    elif mode not in _PILLOW_DIRECT:
+        raise InputError(path, f"unsupported colour model {mode} in a {kind} file "
+                               "(convert it to RGB or grey)")
+    array = np.asarray(image)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def load_image(path: str | Path, data_range: float | None = None,
+               max_pixels: int | None = None) -> LoadedImage:
     """Read ``path``: its native ``(H, W, C)`` values and the divisor that brings them to [0, 1].
 
     Integer images divide by their dtype's maximum (255, 65535), so an 8-bit and a 16-bit file of
     the same picture load the same; float images must already lie in ``[0, data_range]``
     (``data_range`` defaults to 1). A given ``data_range`` overrides the divisor for every dtype.
+    An image over ``max_pixels`` (default `ssimcli.probe.DEFAULT_MAX_PIXELS`) or over the memory
+    available is refused from its header, before it is decoded.
     """
-    raw = read_raw(path)
+    raw = read_raw(path, max_pixels)
     return normalise(raw, path, data_range)
 
 

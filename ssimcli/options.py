@@ -11,6 +11,7 @@ from .errors import SettingError
 from .io import COLOR_MODES, TRANSPARENCY_MODES, parse_background
 from .metrics.backend import DEVICES
 from .metrics.params import MetricParams, params_for
+from .probe import DEFAULT_MAX_PIXELS, validate_max_pixels
 from .vocabulary import LIMITS, MAP_FORMATS, MAP_NAMES
 
 #: limit name -> (score key, direction), from the vocabulary
@@ -70,8 +71,11 @@ class CompareOptions:
     ms_ssim: bool = False
     device: str = "cpu"
     crop: int = 0
+    #: Images over this many pixels are refused from their header (`ssimcli.probe`).
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
+        validate_max_pixels(self.max_pixels)
         if isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 0:
             raise SettingError("crop", f"must be a whole number >= 0, got {self.crop!r}")
         if self.color not in COLOR_MODES:
@@ -105,6 +109,7 @@ class CompareOptions:
         ms_ssim: bool = False,
         device: str = "cpu",
         crop: int = 0,
+        max_pixels: int | None = None,
     ) -> CompareOptions:
         """A preset with any parameter overridden; ``None`` keeps the preset's value."""
         params = params_for(
@@ -115,6 +120,7 @@ class CompareOptions:
             preset=preset, params=params, data_range=data_range, color=color,
             transparency=transparency, background=parse_background(background),
             ms_ssim=ms_ssim, device=device, crop=crop,
+            max_pixels=validate_max_pixels(max_pixels),
         )
 
 

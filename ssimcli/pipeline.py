@@ -210,7 +210,7 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
     if rules.needs_ms_ssim and not options.ms_ssim:
         options = replace(options, ms_ssim=True)
     ref, cand = loaded if loaded is not None else load_pair(
-        job.reference, job.candidate, options.data_range)
+        job.reference, job.candidate, options.data_range, options.max_pixels)
     result = _compare_writing_maps(job, options, ref, cand, backend)
     record = result.to_dict()
     scores = result.scores()

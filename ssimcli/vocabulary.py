@@ -92,6 +92,9 @@ METRIC_SETTINGS: tuple[Setting, ...] = (
     Setting("precision", (str,), "float32", "Arithmetic precision.", choices=PRECISIONS),
     Setting("device", (str,), "cpu", "auto: the GPU when CuPy and a device are present.",
             choices=DEVICES),
+    Setting("max_pixels", (int,), None,
+            "Refuse, from its header, an image of more than N pixels (width x height) "
+            "[1000000000].", metavar="N"),
 )
 
 LIMITS: tuple[Limit, ...] = (

@@ -126,10 +126,10 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
     cand_dir = cand_dirs[0]
 
     pairing = pair_directories(ref_dir, cand_dir, **naming)
+    _check_outputs(pairing, ref_dir, cand_dir, output, maps_dir)  # before a line is printed
+    lock_output(output)
     say = Say()
     _report_pairing(say, pairing, ref_dir, cand_dir, strict)
-    _check_outputs(pairing, ref_dir, cand_dir, output, maps_dir)
-    lock_output(output)
 
     report = BatchReport(pairing=pairing, tally=Tally(worst_n=worst_n, thresholds=thresholds),
                          keep_rows=output_format == "json")
@@ -310,15 +310,13 @@ def _report_unmatched(say: Any, names: list[str], kind: str, why: str) -> None:
 
 def _check_outputs(pairing: Any, ref_dir: str, cand_dir: str, output: str | None,
                    maps_dir: str | None) -> None:
-    """Never write over an input, and keep maps out of the trees (they would pair next time)."""
+    """Never write over any file of either tree (paired or not), and keep maps out of the trees
+    (they would pair next time)."""
     from ..errors import UsageError
-    from ..writers import guard_not_input
+    from ..guard import map_files, refuse_outputs_over_inputs
 
-    if output is not None:
-        target = Path(output).resolve()
-        for pair in pairing.pairs:
-            if target in (pair.reference.resolve(), pair.candidate.resolve()):
-                guard_not_input(output, (pair.reference, pair.candidate))
+    names = [pair.name for pair in pairing.pairs]
+    refuse_outputs_over_inputs([output, *map_files(maps_dir, names)], (ref_dir, cand_dir))
     if maps_dir is not None:
         maps = Path(maps_dir).resolve()
         for root in (ref_dir, cand_dir):

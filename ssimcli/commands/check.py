@@ -67,10 +67,11 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     from ..check import CheckReport, resolve_rules, run_checks
     from ..config import load_config, resolve_metric_settings
     from ..errors import UsageError
+    from ..guard import refuse_outputs_over_inputs
     from ..options import CompareOptions
     from ..output import lock_output
     from ..pairing import pair_directories
-    from ..writers import guard_not_input, to_json
+    from ..writers import to_json
 
     ctx = click.get_current_context()
     config = load_config(config_path)
@@ -84,9 +85,9 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
 
     pairing = pair_directories(baseline_dir, candidate_dir)
     reports = [path for path in (html_path, junit_path, json_path) if path and path != "-"]
-    inputs = [p.reference for p in pairing.pairs] + [p.candidate for p in pairing.pairs]
+    refuse_outputs_over_inputs([*reports, _step_summary_path()],
+                               (baseline_dir, candidate_dir, *([mask] if mask else [])))
     for path in reports:
-        guard_not_input(path, inputs)
         lock_output(path)
     if config.path is not None:
         say(f"settings from {config.path}")
@@ -115,6 +116,15 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
     sys.exit(int(report.exit_code))
+
+
+def _step_summary_path() -> str | None:
+    """``$GITHUB_STEP_SUMMARY`` when the GitHub reports are on: it is written, so guarded."""
+    import os
+
+    from ..reports import github_enabled
+
+    return (os.environ.get("GITHUB_STEP_SUMMARY") or None) if github_enabled() else None
 
 
 def _given_rules(kwargs: dict[str, Any], min_local_ssim: float | None, local_window: int | None,

@@ -39,14 +39,15 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
     per channel and overall, with the parameters in force.
     """
     from ..console import data, rich_console, say
+    from ..guard import map_files, refuse_outputs_over_inputs
     from ..output import is_stdout, lock_output, write_text
     from ..pipeline import ERROR, PairJob, Rules, score_pair
-    from ..writers import compare_table, compare_text, describe_check, guard_not_input
+    from ..writers import compare_table, compare_text, describe_check
 
     options, thresholds = build_options(kwargs)
     map_request = build_map_request(kwargs, maps_dir)
+    refuse_outputs_over_inputs([output, *map_files(maps_dir)], (reference, candidate))
     if output and not is_stdout(output):
-        guard_not_input(output, (reference, candidate))
         lock_output(output)
     job = PairJob(candidate, reference, candidate, options, Rules.from_thresholds(thresholds),
                   maps_dir=maps_dir, map_request=map_request)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExitCode, SsimCliError, UsageError
+from .errors import ExitCode, UsageError
 from .options import CompareOptions, MapRequest, Thresholds
 from .pairing import Pair
 from .pipeline import ERROR, WORKER, PairJob, PairOutcome, error_outcome, score_pair
@@ -75,14 +75,35 @@ def score_task(task: Task) -> dict[str, Any]:
 # The metric engine may spread one pair over threads on every core; when pairs already run in
 # parallel processes that would oversubscribe the cores, so each worker computes on one thread.
 WORKER_ENV = {"SSIM_L1_THREADS": "1"}
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
+    die_with_parent(parent)
     # Ctrl-C goes to the whole process group; only the parent should react (and report once).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for key, value in WORKER_ENV.items():
         os.environ.setdefault(key, value)
     warm_imports()  # a no-op after a fork; with spawn, the import happens once per worker
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Make this worker exit when the batch process dies, SIGKILL of the parent included.
+
+    On Linux the kernel sends the worker SIGKILL when its parent exits (``PR_SET_PDEATHSIG``);
+    the parent pid is checked after that call, since a parent that died just before it would
+    never trigger the signal. Elsewhere only the pid check runs.
+    """
+    if _is_linux():
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc symbol: the pid check still runs
+            pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 # Modules every pair needs, imported before the workers start (in the parent before a fork,
@@ -133,71 +154,129 @@ def run_local(tasks: Iterable[Task], jobs: int) -> Iterator[dict[str, Any]]:
     ``jobs == 1`` scores in this process: no start-up cost, and the same function. Otherwise
     the workers are started before this function returns, so that a caller may start threads
     (a progress bar) afterwards without any being inherited by a forked worker.
+
+    A worker killed by the OS (out of memory, a signal) costs only its own pair: the pool is
+    replaced, and every pair that was in flight with it is scored again, alone, in a fresh
+    worker; a pair that kills that worker too becomes an error row (`killed_row`).
     """
     if jobs <= 1:
         return (score_task(task) for task in tasks)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
-                               initializer=_worker_init)
-    # The first submit launches every worker (all at once with fork).
-    pool.submit(_ready)
-    return _pool_rows(pool, tasks, jobs)
+    pool = _Pool(jobs)
+    return pool.rows(tasks)
 
 
-def _pool_rows(pool: ProcessPoolExecutor, tasks: Iterable[Task], jobs: int
-               ) -> Iterator[dict[str, Any]]:
+class _Pool:
+    """A process pool that survives the death of its workers (see `run_local`)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.context = _pool_context()
+        self.executor = self._start(jobs)
+
+    def _start(self, workers: int) -> ProcessPoolExecutor:
+        # The workers' parent is this process, except under a forkserver (not on Linux).
+        parent = None if self.context.get_start_method() == "forkserver" else os.getpid()
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=self.context,
+                                       initializer=_worker_init, initargs=(parent,))
+        executor.submit(_ready)  # the first submit launches every worker (all at once, fork)
+        return executor
+
+    def rows(self, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
+        iterator = iter(tasks)
+        try:
+            while True:
+                suspects = yield from self._until_broken(iterator)
+                if not suspects:
+                    return
+                self.executor.shutdown(wait=True, cancel_futures=True)
+                yield from _alone(suspects, self._start)
+                self.executor = self._start(self.jobs)
+        finally:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _until_broken(self, iterator: Iterator[Task]
+                      ) -> Generator[dict[str, Any], None, list[Task]]:
+        """Rows until the tasks run out (returns ``[]``) or the pool breaks (returns the tasks
+        that were in flight, or not yet sent, when it did)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        pending: dict[Future, Task] = {}
+        lost: list[Task] = []
+        limit = self.jobs * IN_FLIGHT_PER_WORKER
+        while True:
+            while not lost and len(pending) < limit:
+                task = next(iterator, None)
+                if task is None:
+                    break
+                try:
+                    pending[self.executor.submit(score_task, task)] = task
+                except BrokenProcessPool:
+                    lost.append(task)
+            if not pending:
+                return lost
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                row = _row_of(future, task)
+                if row is None:
+                    lost.append(task)
+                else:
+                    yield row
+
+
+def _row_of(future: Future, task: Task) -> dict[str, Any] | None:
+    """The row a finished future carries; ``None`` when its worker died."""
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
-        yield from _bounded(pool.submit, tasks, jobs * IN_FLIGHT_PER_WORKER)
+        return future.result()
+    except BrokenProcessPool:
+        return None
+    except Exception as exc:  # the worker, not the pair, failed: report it per pair
+        return failed_row(task, exc)
+
+
+def _alone(suspects: list[Task], start: Callable[[int], ProcessPoolExecutor]
+           ) -> Iterator[dict[str, Any]]:
+    """Score each task on its own in a one-worker pool, so a death is that task's own."""
+    executor: ProcessPoolExecutor | None = None
+    try:
+        for task in suspects:
+            executor = executor or start(1)
+            row = _row_of(executor.submit(score_task, task), task)
+            if row is None:
+                row = killed_row(task)
+                executor.shutdown(wait=True)
+                executor = None
+            yield row
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
-class WorkerError(SsimCliError):
-    """The pool itself failed (a worker process was killed); the rows so far are kept."""
+def killed_row(task: Task) -> dict[str, Any]:
+    """The row of a pair whose worker was killed twice (once with others, once alone)."""
+    why = "was killed, twice (out of memory, or a signal); the pair was not scored"
+    from .methods import MethodsJob, failed_bundle
+
+    if isinstance(task, MethodsJob):
+        return failed_bundle(task, ChildProcessError(why))
+    message = f"{task.candidate}: the worker scoring this pair {why}"
+    return PairOutcome(task.name, task.reference, task.candidate, status=ERROR, error=message,
+                       error_kind=WORKER).to_row()
 
 
 def failed_row(task: Task, exc: BaseException) -> dict[str, Any]:
-    """The row of a pair whose worker failed, rather than the pair itself (killed, lost)."""
+    """The row of a pair whose worker failed, rather than the pair itself."""
     from .methods import MethodsJob, failed_bundle
 
     if isinstance(task, MethodsJob):
         return failed_bundle(task, exc)
     text = " ".join(str(exc).split())[:160]
     message = (f"{task.candidate}: the worker scoring this pair failed "
-               f"({type(exc).__name__}{': ' + text if text else ''}); out of memory?")
+               f"({type(exc).__name__}{': ' + text if text else ''})")
     return PairOutcome(task.name, task.reference, task.candidate, status=ERROR, error=message,
                        error_kind=WORKER).to_row()
-
-
-def _bounded(submit: Callable[..., Future], tasks: Iterable[Task],
-             limit: int) -> Iterator[dict[str, Any]]:
-    """imap-like: at most ``limit`` tasks submitted and not yet collected."""
-    from concurrent.futures.process import BrokenProcessPool
-
-    pending: dict[Future, Task] = {}
-    iterator = iter(tasks)
-    exhausted = False
-    while True:
-        while not exhausted and len(pending) < limit:
-            task = next(iterator, None)
-            if task is None:
-                exhausted = True
-                continue
-            try:
-                pending[submit(score_task, task)] = task
-            except BrokenProcessPool:
-                raise WorkerError("a worker process died (killed, or out of memory?); the "
-                                  "pairs not yet written were not scored: run again with "
-                                  "--resume to continue") from None
-        if not pending:
-            return
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            task = pending.pop(future)
-            try:
-                row = future.result()
-            except Exception as exc:  # the worker, not the pair, failed: report it per pair
-                row = failed_row(task, exc)
-            yield row
 
 
 def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[str, Any]]:

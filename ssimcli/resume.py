@@ -54,21 +54,40 @@ def _as_text(value: Any) -> str:
 def read_previous(path: str | Path, output_format: str) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of an earlier run's ``jsonl`` or ``csv`` output, and that file's CSV header.
 
-    A last line without its newline is the mark of an interrupted write and is dropped. Rows of
-    CSV files come back with their scores as floats so that the summary can use them.
+    A last line without its newline is the mark of an interrupted write and is dropped. Every
+    other line must parse (a JSON object with a ``name``; a CSV record with the header's
+    columns and numeric scores), else `InputError` names the bad line: a file that is not ours
+    is never half-read. Rows of CSV files come back with their scores as floats so that the
+    summary can use them.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return [], []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read the file to resume ({exc})") from None
+    text = _read_resume_text(path)
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     if output_format == "jsonl":
         return _jsonl_rows(path, text), []
     return _csv_rows(path, text)
+
+
+def _read_resume_text(path: Path) -> str:
+    """The file's text, or ``""`` when there is none yet; never a FIFO or a device (it would
+    block, or never end), and a byte that is not UTF-8 is named by its line."""
+    import os
+
+    from .probe import check_input_file
+
+    if not os.path.lexists(path):
+        return ""
+    check_input_file(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read the file to resume ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(path, f"line {line} is not UTF-8 text; cannot resume from it") from None
 
 
 def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
@@ -80,11 +99,13 @@ def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             raise InputError(path, f"line {number} is not JSON; cannot resume from it") from None
-        if isinstance(row, dict) and isinstance(row.get("name"), str):
-            for metric in METRICS:
-                if row.get(metric) == INFINITE:  # an infinite PSNR, as strict JSON writes it
-                    row[metric] = math.inf
-            rows.append(row)
+        if not (isinstance(row, dict) and isinstance(row.get("name"), str)):
+            raise InputError(path, f"line {number} is not a batch row (no name); cannot resume "
+                                   "from it")
+        for metric in METRICS:
+            if row.get(metric) == INFINITE:  # an infinite PSNR, as strict JSON writes it
+                row[metric] = math.inf
+        rows.append(row)
     return rows
 
 
@@ -96,6 +117,8 @@ def _csv_rows(path: Path, text: str) -> tuple[list[dict[str, Any]], list[str]]:
     rows = []
     try:
         for row in reader:
+            if None in row or None in row.values():  # more, or fewer, fields than the header
+                raise ValueError(f"{len(header)} columns expected")
             for metric in METRICS:
                 if metric in row:
                     value = row[metric]

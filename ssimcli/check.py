@@ -277,20 +277,56 @@ class CheckReport:
                        "errors": summary["errors"], "failed": summary["failed"],
                        "missing": summary["missing"], "extra": summary["extra"]},
             "statistics": statistics,
+            "updated": list(self.updated),
             "passed": self.exit_code == ExitCode.OK,
         }
 
 
-def update_baseline(report: CheckReport) -> list[tuple[str, str]]:
+def acceptable(candidate: str | Path, max_pixels: int | None = None) -> str | None:
+    """Why ``candidate`` must not become a baseline (``None``: it may): it must be a regular
+    file that decodes, within the pixel limit and the memory available."""
+    from .errors import SsimCliError
+    from .io import load_image
+
+    try:
+        load_image(candidate, max_pixels=max_pixels)
+    except SsimCliError as exc:
+        return getattr(exc, "problem", None) or str(exc)
+    except MemoryError:
+        return "out of memory while decoding it"
+    return None
+
+
+def update_baseline(report: CheckReport, max_pixels: int | None = None,
+                    announce: Callable[[str], None] | None = None) -> list[tuple[str, str]]:
     """Accept failing and new candidates: copy each over (or into) the baseline folder.
 
     Unchanged baselines (passing images) are never rewritten, candidates are never written,
-    missing candidates are left as they are (there is nothing to copy), and a pair that could
-    not be decoded is not accepted. A size change (the pair could not be compared, but the
-    candidate decodes) is accepted. Returns ``(name, reason)`` for each image *not* updated
-    that needed it; ``report.updated`` lists those copied.
+    missing candidates are left as they are (there is nothing to copy). Only a regular file
+    that decodes within the limits is accepted (`acceptable`): a size change (the pair could not
+    be compared, but the candidate decodes) is; an undecodable or special file, or one over
+    ``max_pixels``, is not. ``announce(name)`` is called as each image is accepted, so that a
+    run stopped half-way has already said which ones. Returns ``(name, reason)`` for each image
+    *not* updated that needed it; ``report.updated`` lists those copied.
     """
     skipped: list[tuple[str, str]] = []
+    for name, source, target, decoded in _wanted_updates(report, skipped):
+        reason = None if decoded else acceptable(source, max_pixels)
+        if reason is not None:
+            skipped.append((name, reason))
+            continue
+        copy_file(source, target)
+        report.updated.append(name)
+        if announce is not None:
+            announce(name)
+    report.not_updated = [name for name, _ in skipped]
+    return skipped
+
+
+def _wanted_updates(report: CheckReport, skipped: list[tuple[str, str]]
+                    ) -> list[tuple[str, Path, Path, bool]]:
+    """(name, candidate, baseline, decoded already) of every image an update would accept."""
+    wanted: list[tuple[str, Path, Path, bool]] = []
     for item in report.items:
         accept = item.status == "fail" or (item.status == "error" and item.error_kind == PAIR)
         if not accept:
@@ -298,10 +334,20 @@ def update_baseline(report: CheckReport) -> list[tuple[str, str]]:
         if Path(item.baseline).suffix.lower() != Path(item.candidate).suffix.lower():
             skipped.append((item.name, "baseline and candidate have different file types"))
             continue
-        copy_file(item.candidate, item.baseline)
-        report.updated.append(item.name)
+        wanted.append((item.name, Path(item.candidate), Path(item.baseline),
+                       item.status == "fail"))
     for name in report.extra:
-        copy_file(Path(report.candidate_dir) / name, Path(report.baseline_dir) / name)
-        report.updated.append(name)
-    report.not_updated = [name for name, _ in skipped]
-    return skipped
+        wanted.append((name, Path(report.candidate_dir) / name, Path(report.baseline_dir) / name,
+                       False))
+    return wanted
+
+
+def remove_stale_temps_under(folder: str | Path) -> list[Path]:
+    """`ssimcli.output.remove_stale_temps` in ``folder`` and every folder below it: what a
+    killed ``--update-baseline`` left behind goes at the start of the next run."""
+    from .output import remove_stale_temps
+
+    removed: list[Path] = []
+    for directory, _, _ in os.walk(folder):
+        removed.extend(remove_stale_temps(directory))
+    return removed

@@ -84,6 +84,7 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     resolve_rules("", given, config)  # bad settings stop the run before any work
 
     pairing = pair_directories(baseline_dir, candidate_dir)
+    _remove_stale_temps(baseline_dir)
     reports = [path for path in (html_path, junit_path, json_path) if path and path != "-"]
     refuse_outputs_over_inputs([*reports, _step_summary_path()],
                                (baseline_dir, candidate_dir, *([mask] if mask else [])))
@@ -110,12 +111,20 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
         report.items.append(item)
 
     if update_baseline:
-        _update(report)
+        _update(report, options.max_pixels)
     _write_outputs(report, previews, html_path, junit_path, json_path, to_json)
     _tell(report)
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
     sys.exit(int(report.exit_code))
+
+
+def _remove_stale_temps(baseline_dir: str) -> None:
+    """Temporary files left in the baseline by a killed ``--update-baseline`` go first."""
+    from ..check import remove_stale_temps_under
+
+    for path in remove_stale_temps_under(baseline_dir):
+        say(f"removed a temporary file left by an interrupted run: {path}")
 
 
 def _step_summary_path() -> str | None:
@@ -149,11 +158,9 @@ def _given_rules(kwargs: dict[str, Any], min_local_ssim: float | None, local_win
     return given
 
 
-def _update(report: Any) -> None:
-    for name, reason in _accept_changes(report):
+def _update(report: Any, max_pixels: int) -> None:
+    for name, reason in _accept_changes(report, max_pixels):
         error(f"{name}: not accepted into the baseline: {reason}")
-    for name in report.updated:
-        say(f"accepted into the baseline: {name}")
     if not report.updated:
         say("baseline already up to date: nothing to accept")
 
@@ -167,16 +174,39 @@ def _tell(report: Any) -> None:
         + (f"; {len(report.updated)} accepted" if report.updated else ""))
 
 
-def _accept_changes(report: Any) -> list[tuple[str, str]]:
-    """Run ``--update-baseline``; a file that cannot be written is an `OutputError` (exit 2)."""
+class _Stopped(Exception):
+    """SIGTERM during a baseline update, raised where the update is so that it can report."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped
+
+
+def _accept_changes(report: Any, max_pixels: int) -> list[tuple[str, str]]:
+    """Run ``--update-baseline``, saying each image as it is accepted; a file that cannot be
+    written is an `OutputError` (exit 2); SIGINT or SIGTERM stops it with the list of the images
+    accepted so far (exit 130 or 143)."""
+    import signal
+
     from ..check import update_baseline
     from ..errors import OutputError
 
+    def announce(name: str) -> None:
+        say(f"accepted into the baseline: {name}")
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        return update_baseline(report)
+        return update_baseline(report, max_pixels, announce)
     except OSError as exc:
         raise OutputError(getattr(exc, "filename", "") or "baseline",
                           f"cannot update ({exc.strerror or exc})") from None
+    except (KeyboardInterrupt, _Stopped) as exc:
+        accepted = ", ".join(report.updated) or "none"
+        error(f"interrupted: the baseline update stopped; accepted before it stopped "
+              f"({len(report.updated)}): {accepted}")
+        sys.exit(143 if isinstance(exc, _Stopped) else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: str | None,

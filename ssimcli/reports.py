@@ -313,11 +313,15 @@ def step_summary_markdown(report: CheckReport) -> str:
 
 
 def append_step_summary(path: str | Path, markdown: str) -> None:
-    """Append (GitHub gives every step the same file to add to)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(markdown)
+    """Append (GitHub gives every step the same file to add to), through the one writer: a FIFO
+    with no reader is an `OutputError`, not a run that hangs in ``open``."""
+    from .output import open_stream
+
+    stream = open_stream(path, append=True)
+    try:
+        stream.write(markdown)
+    finally:
+        stream.close()
 
 
 def github_enabled(environ: dict[str, str] | None = None) -> bool:

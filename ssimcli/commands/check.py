@@ -212,6 +212,7 @@ def _accept_changes(report: Any, max_pixels: int) -> list[tuple[str, str]]:
 def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: str | None,
                    junit_path: str | None, json_path: str | None, to_json: Any) -> None:
     from ..console import data, rich_console, warning
+    from ..errors import OutputError
     from ..output import is_stdout, write_text
     from ..reports import (
         append_step_summary,
@@ -242,6 +243,6 @@ def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: 
         if summary_file:
             try:
                 append_step_summary(summary_file, step_summary_markdown(report))
-            except OSError as exc:
+            except OutputError as exc:
                 # The verdict stands; a summary that cannot be written is only worth a warning.
-                warning(f"cannot append to $GITHUB_STEP_SUMMARY {summary_file}: {exc.strerror or exc}")
+                warning(f"cannot append to $GITHUB_STEP_SUMMARY: {exc}")

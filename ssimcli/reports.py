@@ -1,8 +1,10 @@
 """Reports of a ``check`` run: terminal table, HTML page, JUnit XML, GitHub Actions output.
 
-File names come from pull requests, so every name is escaped for the format it lands in: HTML
-text and attributes (`html.escape`), XML (ElementTree), GitHub workflow commands (``%``-encoding)
-and Markdown tables (HTML-escaped, ``|`` backslashed). The HTML page's script never builds
+File names come from pull requests, so every name is first made printable (`printable`: control
+characters and undecodable bytes as visible ``\\xNN``, so no report carries a raw ESC, CR or a
+byte that is not UTF-8), then escaped for the format it lands in: HTML text and attributes
+(`html.escape`), XML (ElementTree), GitHub workflow commands (``%``-encoding) and Markdown
+tables (HTML-escaped, ``|`` backslashed). The HTML page's script never builds
 markup from strings; it only reorders existing elements.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .check import CheckReport, ImageCheck, describe_failure
+from .console import printable
 from .writers import METRIC_LABELS
 
 PREVIEW_WIDTH = 360  # pixels: big screenshots are shown downscaled so the page stays small
@@ -148,7 +151,7 @@ def terminal_table(report: CheckReport) -> Any:
     styles = {"pass": "green", "fail": "bold red", "error": "bold red"}
     for item in report.sorted_items():
         label = "ACCEPTED" if item.name in report.updated else item.status.upper()
-        cells: list[Any] = [Text(label, style=styles[item.status]), Text(item.name)]
+        cells: list[Any] = [Text(label, style=styles[item.status]), Text(printable(item.name))]
         by_metric = {c["metric"]: c for c in item.checks}
         for metric in metrics:
             check = by_metric.get(metric)
@@ -164,17 +167,18 @@ def terminal_table(report: CheckReport) -> Any:
             cells.append(Text("" if not region else
                               f"{region['x']},{region['y']} {region['width']}x{region['height']}"))
         if item.status == "error":
-            cells[1] = Text(f"{item.name}\n{item.error}")
+            cells[1] = Text(f"{printable(item.name)}\n{printable(item.error)}")
         table.add_row(*cells)
     blank = [Text("")] * (len(metrics) * 3 + ("local_ssim" in metrics))
     for name in report.missing:
-        table.add_row(Text("MISSING", style="bold red"), Text(f"{name}\n(baseline has no candidate)"),
+        table.add_row(Text("MISSING", style="bold red"),
+                      Text(f"{printable(name)}\n(baseline has no candidate)"),
                       *blank)
     for name in report.extra:
         accepted = name in report.updated
         label = "ACCEPTED" if accepted else ("NEW (fail)" if report.fail_on_new else "NEW")
         style = "bold red" if report.fail_on_new and not accepted else "yellow"
-        table.add_row(Text(label, style=style), Text(f"{name}\n(candidate has no baseline)"),
+        table.add_row(Text(label, style=style), Text(f"{printable(name)}\n(candidate has no baseline)"),
                       *blank)
     return table
 
@@ -235,15 +239,25 @@ def junit_xml(report: CheckReport) -> str:
     root = ET.Element("testsuites", name="ssim-l1 check", **counts)
     suite = ET.SubElement(root, "testsuite", name="ssim-l1 check", **counts)
     suite.extend(cases)
+    _make_printable(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _make_printable(root: ET.Element) -> None:
+    """Every attribute and line of text made `printable`: XML 1.0 cannot hold most control
+    characters at all, and a byte that is not UTF-8 would make the file unreadable."""
+    for element in root.iter():
+        element.attrib = {key: printable(value) for key, value in element.attrib.items()}
+        if element.text:
+            element.text = "\n".join(printable(line) for line in element.text.split("\n"))
 
 
 # --------------------------------------------------------------------------- GitHub Actions
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:
@@ -274,7 +288,7 @@ def github_annotations(report: CheckReport) -> list[str]:
 
 def _md(text: str) -> str:
     """Text safe inside a Markdown table cell (GitHub renders HTML in step summaries)."""
-    return html.escape(text.replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
+    return html.escape(printable(text)).replace("|", "\\|")
 
 
 def step_summary_markdown(report: CheckReport) -> str:
@@ -400,7 +414,12 @@ _JS = """
 
 
 def _attr(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(printable(value), quote=True)
+
+
+def _esc(value: Any, quote: bool = True) -> str:
+    """HTML text of a name or message: `printable` first, then `html.escape`."""
+    return html.escape(printable(value), quote=quote)
 
 
 def _region_style(region: dict[str, Any], width: int, height: int) -> str:
@@ -422,7 +441,7 @@ def html_report(report: CheckReport, previews: dict[str, dict[str, str]] | None 
         ``name -> {"baseline", "candidate", "heatmap"}`` data URIs from `make_previews`.
     """
     previews = previews or {}
-    esc = html.escape
+    esc = _esc
     summary = report.summary()
     ok = summary["exit_code"] == 0
     metrics = check_metrics(report)
@@ -500,7 +519,7 @@ def html_report(report: CheckReport, previews: dict[str, dict[str, str]] | None 
 
 def _card(item: ImageCheck, order: int, previews: dict[str, str], report: CheckReport,
           rank: int) -> str:
-    esc = html.escape
+    esc = _esc
     status = "accepted" if item.name in report.updated else item.status
     score = item.sort_score if math.isfinite(item.sort_score) else -1.0
     parts = [

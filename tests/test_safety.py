@@ -10,13 +10,16 @@ own parsers (csv, json, xml.etree) and from scikit-image.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
+import signal
 import socket
 import stat
 import struct
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 import zlib
@@ -459,3 +462,403 @@ def test_decoder_errors_are_stable_and_printable(run_cli, tmp_path, pair):
         message = messages.pop()
         assert message.isprintable() or message.rstrip("\n").isprintable()
         assert expected in one_error_line(message, path.name)
+
+
+# --- 5. names are data ----------------------------------------------------------------------------
+
+HOSTILE = ["new\nline.png", "carriage\rreturn.png", "esc\x1b[31mred.png",
+           "osc\x1b]0;pwned\x07title.png", "quote\"'s.png", "<script>alert(1)</script>.png",
+           "forge\n::error::forged.png", "tab\tbell\x07.png"]
+NON_UTF8 = b"bytes\xff\xfe.png"
+# Raw control characters that must never reach a stream or report (newline and tab excepted).
+RAW_CONTROL = {chr(c) for c in range(32) if chr(c) not in "\n\t"} | {"\x7f"}
+
+
+def _hostile_trees(tmp_path: Path) -> tuple[Path, Path]:
+    ref, cand = tmp_path / "ref", tmp_path / "cand"
+    for index, name in enumerate(HOSTILE):
+        save_png(ref / name, photo_like(40, 48, 3, seed=index))
+        save_png(cand / name, photo_like(40, 48, 3, seed=index + 50))  # fails min-ssim 0.95
+    for folder, seed in ((ref, 1), (cand, 60)):
+        data = imagecodecs.png_encode(np.round(photo_like(40, 48, 3, seed=seed) * 255)
+                                      .astype(np.uint8))
+        with open(os.path.join(os.fsencode(folder), NON_UTF8), "wb") as handle:
+            handle.write(data)
+    return ref, cand
+
+
+def _no_raw_control(text: str, where: str) -> None:
+    found = sorted({repr(c) for c in text if c in RAW_CONTROL})
+    assert not found, f"raw control characters {found} in {where}"
+
+
+def _all_names() -> list[str]:
+    from ssimcli.console import printable
+
+    return [printable(name) for name in HOSTILE] + [printable(os.fsdecode(NON_UTF8))]
+
+
+def test_batch_csv_json_and_table_keep_hostile_names_as_data(run_cli, tmp_path):
+    ref, cand = _hostile_trees(tmp_path)
+    out = tmp_path / "rows.csv"
+    result = run_cli("batch", ref, cand, "--format", "csv", "-o", out)
+    assert result.returncode == 0, result
+    _no_raw_control(result.stderr, "stderr")
+    text = out.read_bytes().decode("utf-8")  # valid UTF-8 even with a non-UTF-8 name
+    _no_raw_control(text, "the CSV")
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["name"] for row in rows) == sorted(_all_names())
+    assert all(row["status"] == "ok" for row in rows)
+    resumed = run_cli("batch", ref, cand, "--format", "csv", "-o", out, "--resume")
+    assert resumed.returncode == 0, resumed
+    assert f"resuming: {len(rows)} of {len(rows)}" in resumed.stderr
+    for output_format in ("jsonl", "json", "table"):
+        run = run_cli("batch", ref, cand, "--format", output_format)
+        assert run.returncode == 0, run
+        _no_raw_control(run.stdout + run.stderr, f"batch --format {output_format}")
+        if output_format == "jsonl":
+            rows = [json.loads(line, parse_constant=_strict) for line in run.stdout.splitlines()]
+            assert len(rows) == len(HOSTILE) + 1
+        elif output_format == "json":
+            assert len(json.loads(run.stdout, parse_constant=_strict)["pairs"]) == len(HOSTILE) + 1
+
+
+def _strict(token: str) -> None:
+    raise ValueError(f"not strict JSON: {token}")
+
+
+def test_check_reports_keep_hostile_names_as_data(run_cli, tmp_path):
+    ref, cand = _hostile_trees(tmp_path)
+    summary = tmp_path / "summary.md"
+    junit, html, report = tmp_path / "junit.xml", tmp_path / "report.html", tmp_path / "r.json"
+    result = run_cli("check", ref, cand, "--junit", junit, "--html", html, "--json", report,
+                     cwd=tmp_path, env={"GITHUB_ACTIONS": "true",
+                                        "GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == 1, result  # every pair fails min-ssim: a regression
+    _no_raw_control(result.stdout + result.stderr, "check's stdout and stderr")
+    for stream in (result.stdout, result.stderr):
+        commands = [line for line in stream.splitlines() if line.startswith("::")]
+        assert not [line for line in commands if line.startswith("::error::forged")]
+        assert len(commands) <= len(HOSTILE) + 1  # one annotation per failing image at most
+    cases = ET.parse(junit).getroot().iter("testcase")  # well-formed XML
+    assert len(list(cases)) == len(HOSTILE) + 1
+    page = html.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+    _no_raw_control(page, "the HTML report")
+    _no_raw_control(summary.read_text(encoding="utf-8"), "the step summary")
+    payload = json.loads(report.read_text(encoding="utf-8"), parse_constant=_strict)
+    assert len(payload["pairs"]) == len(HOSTILE) + 1
+
+
+# --- 6. runs do not trample each other ---------------------------------------------------------
+
+def _slow_trees(tmp_path: Path, count: int = 4, side: int = 1500) -> tuple[Path, Path]:
+    """Pairs that each take a second or more with the options of `SLOW`."""
+    ref, cand = tmp_path / "slow_ref", tmp_path / "slow_cand"
+    ref.mkdir()
+    cand.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    ref_bytes = imagecodecs.png_encode(pixels, level=1)
+    cand_bytes = imagecodecs.png_encode(pixels ^ 1, level=1)
+    for index in range(count):
+        (ref / f"p{index}.png").write_bytes(ref_bytes)
+        (cand / f"p{index}.png").write_bytes(cand_bytes)
+    return ref, cand
+
+
+SLOW = ("--precision", "float64", "--ms-ssim", "--preset", "matlab")
+
+
+def test_a_second_run_on_the_same_output_exits_at_once(run_cli, tmp_path):
+    ref, cand = _slow_trees(tmp_path, count=3)
+    out = tmp_path / "rows.jsonl"
+    first = subprocess.Popen([*_cli_command(), "batch", str(ref), str(cand), "--format", "jsonl",
+                              "-o", str(out), "-j", "1", *SLOW], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + HANG
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = run_cli("batch", ref, cand, "--format", "jsonl", "-o", out, "-j", "1", *SLOW)
+    still_running = first.poll() is None
+    _, err = first.communicate(timeout=300)
+    assert still_running, "the first run ended before the second one started: no overlap tested"
+    assert second.returncode == 2, second
+    assert "another ssim-l1 run" in one_error_line(second.stderr, out.name)
+    assert first.returncode == 0, err
+    names = sorted(json.loads(line)["name"] for line in out.read_text().splitlines())
+    assert names == ["p0.png", "p1.png", "p2.png"]
+
+
+def _error_line(stderr: str, *names: str) -> str:
+    """The one ``error:`` line among batch's other lines (missing/extra files, summaries)."""
+    assert "Traceback" not in stderr
+    return one_error_line("\n".join(line for line in stderr.splitlines()
+                                     if line.startswith("error:")), *names)
+
+
+def test_resume_names_the_bad_line(run_cli, tmp_path, trees):
+    ref, cand = trees
+    out = tmp_path / "rows.jsonl"
+    assert run_cli("batch", ref, cand, "--format", "jsonl", "-o", out).returncode == 0
+    lines = out.read_text().splitlines()
+    out.write_text(lines[0] + "\n" + "not json at all\n" + "\n".join(lines[1:]) + "\n")
+    before = out.read_bytes()
+    result = run_cli("batch", ref, cand, "--format", "jsonl", "-o", out, "--resume")
+    assert result.returncode == 2, result
+    assert "line 2" in _error_line(result.stderr, out.name)
+    assert out.read_bytes() == before  # nothing rewritten
+    bad_csv = tmp_path / "rows.csv"
+    bad_csv.write_text("name,ssim,status\na.png,0.5,ok\nnested/b.png,0.4,ok,extra,fields\n")
+    result = run_cli("batch", ref, cand, "--format", "csv", "-o", bad_csv, "--resume")
+    assert result.returncode == 2 and "line 3" in _error_line(result.stderr, bad_csv.name)
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(fifo)
+    result = run_cli("batch", ref, cand, "--format", "jsonl", "-o", fifo, "--resume", timeout=HANG)
+    assert result.returncode == 2 and "FIFO" in _error_line(result.stderr, fifo.name)
+
+
+# --- 7. baseline updates you can trust ---------------------------------------------------------
+
+def test_update_baseline_accepts_only_decodable_regular_files_and_lists_them(run_cli, tmp_path):
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    save_png(base / "same.png", photo_like(40, 48, 3))
+    save_png(cand / "same.png", photo_like(40, 48, 3))
+    save_png(base / "changed.png", photo_like(40, 48, 3, seed=1))
+    save_png(cand / "changed.png", photo_like(40, 48, 3, seed=2))
+    save_png(cand / "new.png", photo_like(40, 48, 3, seed=3))
+    (cand / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    os.mkfifo(cand / "fifo.png")
+    png_bomb(cand / "bomb.png", 100000, 100000)
+    if IS_ROOT:
+        os.mknod(cand / "zero.png", stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    before = snapshot(base)
+    report = tmp_path / "report.json"
+    result = run_cli("check", base, cand, "--update-baseline", "--json", report, cwd=tmp_path,
+                     timeout=HANG)
+    assert "Traceback" not in result.stderr
+    accepted = sorted(line.split(": ", 1)[1] for line in result.stderr.splitlines()
+                      if line.startswith("accepted into the baseline: "))
+    assert accepted == ["changed.png", "new.png"], result
+    assert sorted(json.loads(report.read_text())["updated"]) == ["changed.png", "new.png"]
+    refused = ["bomb.png", "fifo.png", "garbage.png"] + (["zero.png"] if IS_ROOT else [])
+    for name in refused:
+        assert f"{name}: not accepted into the baseline" in result.stderr, (name, result)
+    after = snapshot(base)
+    assert sorted(after) == ["changed.png", "new.png", "same.png"]
+    assert after["same.png"] == before["same.png"]
+    assert after["changed.png"][0] == (cand / "changed.png").read_bytes()
+    assert not [p for p in base.rglob(".*")]
+
+
+def test_temporary_files_of_a_killed_update_are_removed_by_the_next_run(run_cli, tmp_path,
+                                                                        trees):
+    ref, cand = trees
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid now belongs to no process: the owner of the temp file was killed
+    stale = ref / "nested" / f".b.png.ssim-l1-tmp-{dead.pid}-0a1b2c3d"
+    stale.write_bytes(b"\0" * 4096)
+    live = ref / f".a.png.ssim-l1-tmp-{os.getpid()}-0a1b2c3d"  # a run still writing
+    live.write_bytes(b"\0" * 16)
+    result = run_cli("check", ref, cand, cwd=tmp_path)
+    assert result.returncode in (0, 1), result
+    assert not stale.exists() and live.exists()
+
+
+def test_an_interrupted_update_says_what_it_accepted(tmp_path):
+    base, cand = tmp_path / "base", tmp_path / "cand"
+    base.mkdir()
+    cand.mkdir()
+    save_png(base / "keep.png", photo_like(40, 48, 3))
+    save_png(cand / "keep.png", photo_like(40, 48, 3))
+    pixels = np.round(photo_like(400, 400, 3) * 255).astype(np.uint8)
+    big = imagecodecs.png_encode(np.tile(pixels, (4, 4, 1)), level=1)  # 1600 x 1600
+    names = [f"new{index:02d}.png" for index in range(60)]
+    for name in names:
+        (cand / name).write_bytes(big)
+    proc = subprocess.Popen([*_cli_command(), "check", str(base), str(cand), "--update-baseline"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, cwd=tmp_path)
+    lines = []
+    for line in proc.stderr:  # the update says each image as it accepts it
+        lines.append(line)
+        if line.startswith("accepted into the baseline: "):
+            proc.send_signal(signal.SIGTERM)
+            break
+    lines += proc.stderr.readlines()
+    proc.wait(timeout=HANG)
+    stderr = "".join(lines)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    summary = [line for line in lines if "accepted before it stopped" in line]
+    assert len(summary) == 1, stderr
+    accepted = summary[0].rstrip("\n").split(": ")[-1].split(", ")
+    assert accepted and set(accepted) < set(names)
+    assert sorted(p.name for p in base.iterdir()) == sorted(["keep.png", *accepted])
+    assert all((base / name).read_bytes() == big for name in accepted)
+
+
+# --- 8. workers ---------------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(predicate, what: str, timeout: float = HANG):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _start_batch(ref: Path, cand: Path) -> subprocess.Popen:
+    return subprocess.Popen([*_cli_command(), "batch", str(ref), str(cand), "--format", "jsonl",
+                             "-j", "2", *SLOW], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_worker_costs_only_its_own_pair(tmp_path):
+    ref, cand = _slow_trees(tmp_path, count=4)
+    proc = _start_batch(ref, cand)
+    workers = _wait_for(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "workers")
+    time.sleep(0.5)  # well inside the first pairs
+    os.kill(workers[0], signal.SIGKILL)  # what the OOM killer does
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert sorted(row["name"] for row in rows) == [f"p{i}.png" for i in range(4)]
+    assert all(row["status"] == "ok" for row in rows), rows
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_pair_that_kills_its_worker_twice_is_an_error_row(tmp_path):
+    ref, cand = _slow_trees(tmp_path, count=2)
+    proc = _start_batch(ref, cand)
+    first = _wait_for(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "workers")
+    time.sleep(0.5)
+    for pid in first:  # both pairs are in flight: both die with their workers
+        os.kill(pid, signal.SIGKILL)
+    # Each is then scored again alone, in a fresh worker: kill the first of those too.
+    retry = _wait_for(lambda: [p for p in _children(proc.pid) if p not in first], "a retry")
+    time.sleep(0.3)
+    os.kill(retry[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
+    assert proc.returncode == 2, err
+    assert sorted(row["status"] for row in rows.values()) == ["error", "ok"], rows
+    failed = next(row for row in rows.values() if row["status"] == "error")
+    assert "killed, twice" in failed["error"]
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_no_worker_outlives_the_batch(tmp_path, how):
+    ref, cand = _slow_trees(tmp_path, count=4)
+    proc = _start_batch(ref, cand)
+    workers = _wait_for(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), "workers")
+    time.sleep(0.3)
+    proc.send_signal(how)
+    proc.communicate(timeout=HANG)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), "the orphans to exit", timeout=10)
+
+
+# --- 9. a full disk ------------------------------------------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs, mounted for the test (root only), with ``free`` bytes left on it."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if not IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+    def fill(free: int) -> None:
+        filler = mount / "filler"
+        descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            while os.write(descriptor, b"\0" * 4096):
+                pass
+        except OSError:  # ENOSPC: the disk is full
+            pass
+        finally:
+            os.close(descriptor)
+        size = filler.stat().st_size
+        os.truncate(filler, max(0, size - free))
+
+    try:
+        yield mount, fill
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def _temps(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if "ssim-l1-tmp" in p.name]
+
+
+def test_disk_full_exits_2_naming_the_file_and_leaves_no_temporary_file(run_cli, full_disk,
+                                                                        pair, trees):
+    mount, fill = full_disk
+    fill(8192)
+    maps = run_cli("compare", *pair, "--maps", mount / "maps")
+    assert maps.returncode == 2, maps
+    line = one_error_line(maps.stderr, str(mount / "maps"))
+    assert "No space left on device" in line
+    fill(0)
+    report = run_cli("check", *trees, "--junit", mount / "junit.xml", cwd=mount.parent)
+    assert report.returncode == 2, report
+    assert "junit.xml" in report.stderr and "No space left" in report.stderr
+    assert "Traceback" not in maps.stderr + report.stderr
+    assert not _temps(mount)
+
+
+def test_a_streamed_file_stays_valid_up_to_its_last_full_row(run_cli, full_disk, tmp_path):
+    mount, fill = full_disk
+    ref, cand = tmp_path / "r", tmp_path / "c"
+    for index in range(40):
+        save_png(ref / f"p{index:02d}.png", photo_like(24, 24, 3, seed=index))
+        save_png(cand / f"p{index:02d}.png", photo_like(24, 24, 3, seed=index + 100))
+    fill(6000)  # room for a few rows of about 1.4 kB
+    for output_format in ("jsonl", "csv"):
+        out = mount / f"rows.{output_format}"
+        result = run_cli("batch", ref, cand, "--format", output_format, "-o", out, "-j", "1")
+        assert result.returncode == 2, result
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert errors and out.name in errors[-1] and "No space left" in errors[-1], result
+        text = out.read_text(encoding="utf-8")
+        assert text.endswith("\n"), "a partial last row was left behind"
+        if output_format == "jsonl":
+            rows = [json.loads(line) for line in text.splitlines()]
+        else:
+            records = list(csv.reader(io.StringIO(text, newline="")))
+            assert len({len(record) for record in records}) == 1
+            rows = records[1:]
+        assert 0 < len(rows) < 40
+        out.unlink()
+    assert not _temps(mount)

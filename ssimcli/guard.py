@@ -63,7 +63,8 @@ def refuse_outputs_over_inputs(outputs: Iterable[str | Path | None],
             raise OutputError(path, f"refusing to write over an input file{same}")
 
 
-#: Each map is written as raw ``.npy`` and heatmap ``.png`` (`ssimcli.writers.write_maps`).
+#: A map may be written as raw ``.npy`` and as heatmap ``.png`` (`ssimcli.writers.write_maps`);
+#: every map name and format is guarded, whatever ``--map-names``/``--maps-format`` chose.
 MAP_SUFFIXES = (".npy", ".png")
 
 
@@ -72,7 +73,7 @@ def map_files(directory: str | Path | None, names: Iterable[str] = ("",)) -> lis
     (``""``: straight in ``DIR``, as ``compare`` writes them)."""
     if directory is None:
         return []
-    from .metrics.core import MAP_NAMES
+    from .vocabulary import MAP_NAMES
 
     return [Path(directory, *name.split("/"), stem + suffix) if name
             else Path(directory, stem + suffix)

@@ -1,10 +1,17 @@
 """The regression rules of ``ssim-l1 check``: thresholds, the local rule, masks, the verdict.
 
-Defaults (documented in the README, "Use in CI"):
+Defaults (documented, with the measured table of cases behind them, in the README, "Use in CI"):
 
-* ``min-ssim`` 0.95: the only limit on by default. Re-encoding noise and anti-aliasing shifts
-  keep SSIM well above it; a changed layout, colour or missing element falls below.
+* ``max-changed-pixels`` 0 at ``pixel-threshold`` 0.1: no pixel may change clearly. A pixel has
+  changed clearly when pixelmatch's perceptual YIQ colour distance exceeds the threshold (0.1 is
+  pixelmatch's default; about 26 grey levels). A mean hides a 12 px badge on a 1280x720 page
+  (SSIM 0.9997); this rule sees its 122 pixels, while re-encodings, +-2 levels of noise and a
+  different dither change none. Cheap: one pass over the pixels.
+* ``min-ssim`` 0.95: catches diffuse changes (blur, a shifted page) made of many small deltas.
 * ``min-cs``, ``max-l1``, ``max-ssim-l1``, ``min-ms-ssim``, ``min-psnr``: off unless set.
+* Every limit, default ones included, can be switched off (``--min-ssim off``,
+  ``min-ssim = false``, ``min_ssim=False``).
+* A size change is a regression (``fail`` with ``size_change``), not bad input.
 * ``min-local-ssim``: off unless set. When on, the SSIM map (mean over channels) is averaged
   over every overlapping ``local-window`` x ``local-window`` square (stride 1, default 32 pixels,
   shrunk to the image when smaller) that lies inside the image and is at least half covered by
@@ -31,16 +38,18 @@ from .errors import ExitCode
 from .metrics.masked import LocalWorst
 from .options import CompareOptions
 from .output import copy_file
-from .pipeline import ERROR, FAILED, PAIR, MaskCache, PairJob, PairOutcome, Rules, score_pair
+from .pipeline import ERROR, FAILED, PAIR, SIZE, MaskCache, PairJob, PairOutcome, Rules, score_pair
 
 DEFAULT_MIN_SSIM = 0.95
+DEFAULT_MAX_CHANGED_PIXELS = 0
+DEFAULT_PIXEL_THRESHOLD = 0.1
 DEFAULT_LOCAL_WINDOW = 32
 #: Built-in values of every rule setting (``None``: the rule is off).
 DEFAULTS: dict[str, Any] = {
     "min_ssim": DEFAULT_MIN_SSIM, "min_cs": None, "max_l1": None, "max_ssim_l1": None,
-    "min_ms_ssim": None, "min_psnr": None, "min_local_ssim": None,
-    "local_window": DEFAULT_LOCAL_WINDOW,
-    "ignore": (), "mask": None,
+    "min_ms_ssim": None, "min_psnr": None, "max_changed_pixels": DEFAULT_MAX_CHANGED_PIXELS,
+    "pixel_threshold": DEFAULT_PIXEL_THRESHOLD, "min_local_ssim": None,
+    "local_window": DEFAULT_LOCAL_WINDOW, "ignore": (), "mask": None,
 }
 RULE_KEYS = tuple(DEFAULTS)
 #: ``check``'s statuses for the pipeline's outcomes.
@@ -70,6 +79,7 @@ class ImageCheck:
     """The verdict on one baseline/candidate pair.
 
     ``status`` is ``pass``, ``fail`` or ``error`` (could not be compared: ``error`` says why).
+    A size change is a ``fail`` with ``size_change = {"baseline": [w, h], "candidate": [w, h]}``.
     """
 
     name: str
@@ -86,12 +96,15 @@ class ImageCheck:
     compare_area: np.ndarray | None = field(default=None, repr=False)
     loaded: tuple[Any, Any] | None = field(default=None, repr=False)
     display_region: LocalWorst | None = field(default=None, repr=False)
+    size_change: dict[str, list[int]] | None = None
 
     @classmethod
     def from_outcome(cls, outcome: PairOutcome, rules: Rules) -> ImageCheck:
+        # In a screenshot suite a new size is a regression to review, not a broken input.
+        status = "fail" if outcome.error_kind == SIZE else _STATUS[outcome.status]
         return cls(
-            outcome.name, outcome.reference, outcome.candidate, rules,
-            status=_STATUS[outcome.status], record=outcome.record, checks=outcome.checks,
+            outcome.name, outcome.reference, outcome.candidate, rules, size_change=outcome.size_change,
+            status=status, record=outcome.record, checks=outcome.checks,
             local=outcome.local, error=outcome.error, error_kind=outcome.error_kind,
             ssim_map=outcome.ssim_map, compare_area=outcome.compare_area,
             loaded=outcome.loaded, display_region=outcome.display_region,
@@ -124,6 +137,8 @@ class ImageCheck:
         out["local"] = None if self.local is None else {
             **self.local.to_dict(), "window": self.rules.local_window}
         out["rules"] = self.rules.to_dict()
+        if self.size_change is not None:
+            out["size_change"] = self.size_change
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -133,9 +148,17 @@ def describe_failure(item: ImageCheck) -> str:
     """One line: every failing check with value and limit (and the local region)."""
     if item.status == "error":
         return f"cannot compare: {item.error}"
+    if item.size_change is not None:
+        return describe_size_change(item.size_change)
     from .writers import describe_check
 
     return "; ".join(describe_check(check) for check in item.failed_checks)
+
+
+def describe_size_change(size_change: dict[str, list[int]]) -> str:
+    """``size changed: baseline 1280x720, candidate 1280x728``: every format says it so."""
+    (bw, bh), (cw, ch) = size_change["baseline"], size_change["candidate"]
+    return f"size changed: baseline {bw}x{bh}, candidate {cw}x{ch}"
 
 
 def check_pair(

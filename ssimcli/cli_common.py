@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .vocabulary import LIMITS, MAP_SETTINGS, METRIC_SETTINGS, Setting
+from .vocabulary import LIMITS, MAP_SETTINGS, METRIC_SETTINGS, OFF, Setting
 
 DEBUG_ENV = "SSIM_L1_DEBUG"
 REPORT_HINT = ("this is a bug in ssim-l1: please report it with the command, `ssim-l1 --version` "
@@ -28,6 +28,8 @@ def click_option(setting: Setting, *, default_from_setting: bool = True) -> Call
         kwargs.update(is_flag=True, default=setting.default if default_from_setting else None)
     else:
         kind: Any = click.Choice(setting.choices) if setting.choices else _click_type(setting)
+        if setting.switchable:
+            kind = OffOr(kind)
         kwargs.update(type=kind, default=setting.default if default_from_setting else None)
         if setting.name in _SHOW_DEFAULT and default_from_setting:
             kwargs["show_default"] = True
@@ -42,6 +44,24 @@ def _click_type(setting: Setting) -> Any:
     if float in setting.types:
         return float
     return str
+
+
+class OffOr(click.ParamType):
+    """A number, or ``off`` (also ``none``/``false``): the limit is switched off (`OFF`)."""
+
+    def __init__(self, number: Any) -> None:
+        self.number = click.types.convert_type(number)
+        self.name = f"{self.number.name}|off"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() in (OFF, "none", "false"):
+            return OFF
+        return self.number.convert(value, param, ctx)
+
+
+def without_off(values: dict[str, Any]) -> dict[str, Any]:
+    """``off`` becomes ``None`` (no limit) where nothing else can switch a limit on."""
+    return {key: None if value == OFF else value for key, value in values.items()}
 
 
 def _apply(func: Callable[..., Any], decorators: list[Callable[..., Any]]) -> Callable[..., Any]:
@@ -88,7 +108,7 @@ def build_options(kwargs: dict[str, Any]) -> Any:
     from .options import CompareOptions, Thresholds
 
     metric = {k: kwargs.pop(k) for k in METRIC_KWARGS if k in kwargs}
-    limits = {k: kwargs.pop(k) for k in THRESHOLD_KWARGS if k in kwargs}
+    limits = without_off({k: kwargs.pop(k) for k in THRESHOLD_KWARGS if k in kwargs})
     thresholds = Thresholds(**limits)
     if thresholds.needs_ms_ssim:
         metric["ms_ssim"] = True

@@ -11,6 +11,7 @@ The file is ``--config FILE`` when given (a ``pyproject.toml``, or any TOML file
 holds the keys), else the nearest ``pyproject.toml`` with a ``[tool.ssim-l1]`` table found walking
 up from the current directory. Keys are spelled as the command-line options (``min-ssim``);
 underscores are accepted too. A path in the file (``mask``) is relative to the file's folder.
+A limit set to ``false`` (or ``"off"``) is switched off, a default one included.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .vocabulary import METRIC_NAMES, RULE_SETTINGS, TABLE_SETTINGS
+from .vocabulary import METRIC_NAMES, OFF, RULE_SETTINGS, TABLE_SETTINGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,6 +40,13 @@ _FLOAT = (int, float)
 # key -> accepted Python types (bool is excluded from numbers below), from the vocabulary
 THRESHOLD_SETTINGS: dict[str, tuple[type, ...]] = {s.name: s.types for s in RULE_SETTINGS}
 GLOBAL_SETTINGS: dict[str, tuple[type, ...]] = {s.name: s.types for s in TABLE_SETTINGS}
+#: Limits that ``false`` (or ``"off"``) switches off, default ones included.
+SWITCHABLE: frozenset[str] = frozenset(s.name for s in TABLE_SETTINGS if s.switchable)
+
+
+def is_off(value: Any) -> bool:
+    """``false`` or ``"off"``: how a file (or a plugin call) switches a limit off."""
+    return value is False or (isinstance(value, str) and value.strip().lower() == OFF)
 
 
 @dataclass(frozen=True)
@@ -142,8 +150,13 @@ def _validate(table: dict[str, Any], allowed: dict[str, tuple[type, ...]], path:
             known = ", ".join(sorted(k.replace("_", "-") for k in allowed))
             raise UsageError(f"{path}: unknown key {raw_key!r} in {where}; known keys: {known}")
         types = allowed[key]
+        if key in SWITCHABLE and is_off(value):
+            out[key] = OFF
+            continue
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
+            if key in SWITCHABLE:
+                names += ' or false (off)'
             raise UsageError(f"{path}: {raw_key} in {where} must be {names}, got {value!r}")
         out[key] = _convert(key, value, types, path, where)
     return out
@@ -237,7 +250,8 @@ def resolve_rule_settings(name: str, given: dict[str, Any], config: CheckConfig 
         merged.update({k: v for k, v in config.for_image(name).items() if k in defaults})
     merged.update({k: v for k, v in given.items() if k in defaults})
     merged["ignore"] = tuple(merged.get("ignore") or ())
-    return merged
+    # "off" (command line, file or plugin call) switches a limit off, a default one included.
+    return {k: None if k in SWITCHABLE and (v == OFF or v is False) else v for k, v in merged.items()}
 
 
 def resolve_metric_settings(given: dict[str, Any], config: CheckConfig | None) -> dict[str, Any]:

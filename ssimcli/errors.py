@@ -53,6 +53,18 @@ class PairError(SsimCliError):
         super().__init__(f"{self.candidate}: {problem} (reference {self.reference})")
 
 
+class SizeMismatch(PairError):
+    """The two images differ in size: ``check`` reports it as a regression, not bad input."""
+
+    def __init__(self, reference: str | Path, candidate: str | Path,
+                 reference_size: tuple[int, int], candidate_size: tuple[int, int]) -> None:
+        self.reference_size = reference_size
+        self.candidate_size = candidate_size
+        super().__init__(reference, candidate,
+                         f"size mismatch: {candidate_size[0]}x{candidate_size[1]} vs reference "
+                         f"{reference_size[0]}x{reference_size[1]}")
+
+
 class OutputError(SsimCliError):
     """An output path that cannot or must not be written (for example, it is an input)."""
 

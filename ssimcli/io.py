@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, PairError, SettingError
+from .errors import InputError, PairError, SettingError, SizeMismatch
 from .probe import check_input_file, check_limits, not_readable, probe_stream, unbounded_pillow
 
 COLOR_MODES = ("rgb", "luma", "y")
@@ -408,11 +408,8 @@ def _cropped(values: np.ndarray, crop: int) -> np.ndarray:
 
 def _check_pair(reference: LoadedImage, candidate: LoadedImage, color: str) -> None:
     if (reference.height, reference.width) != (candidate.height, candidate.width):
-        raise PairError(
-            reference.path, candidate.path,
-            f"size mismatch: {candidate.width}x{candidate.height} vs reference "
-            f"{reference.width}x{reference.height}",
-        )
+        raise SizeMismatch(reference.path, candidate.path, (reference.width, reference.height),
+                           (candidate.width, candidate.height))
     if color == "rgb" and reference.colour_channels != candidate.colour_channels:
         names = {1: "grey", 3: "colour"}
         raise PairError(

@@ -22,15 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ExitCode, InputError, PairError, SettingError, SsimCliError, UsageError
+from .errors import ExitCode, InputError, PairError, SettingError, SizeMismatch, SsimCliError, UsageError
 from .metrics.masked import LocalWorst, Rect, compare_area, map_weights, masked_ms_ssim, weighted_means, worst_window
 from .options import CompareOptions, MapRequest, Thresholds
 from .vocabulary import CHECK_RULES, LIMIT_NAMES
 
 OK, FAILED, ERROR = "ok", "failed", "error"
 
-#: The error kinds of an ``error`` outcome.
-INPUT, PAIR, MEMORY, INTERNAL, WORKER = "input", "pair", "memory", "internal", "worker"
+#: The error kinds of an ``error`` outcome. ``size``: the images differ in size (a `PairError`
+#: that ``check`` reports as a regression, with `PairOutcome.size_change`).
+INPUT, PAIR, MEMORY, INTERNAL, WORKER, SIZE = "input", "pair", "memory", "internal", "worker", "size"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Rules:
     max_ssim_l1: float | None = None
     min_ms_ssim: float | None = None
     min_psnr: float | None = None
+    max_changed_pixels: float | None = None
+    pixel_threshold: float = 0.1
     min_local_ssim: float | None = None
     local_window: int = 32
     ignore: tuple[Rect, ...] = ()
@@ -58,6 +61,11 @@ class Rules:
             raise SettingError("min_local_ssim", "must be a finite number")
         if isinstance(self.local_window, bool) or int(self.local_window) < 1:
             raise SettingError("local_window", f"must be a positive integer, got {self.local_window}")
+        if self.max_changed_pixels is not None and not (
+                math.isfinite(self.max_changed_pixels) and self.max_changed_pixels >= 0):
+            raise SettingError("max_changed_pixels", f"must be a count >= 0, got {self.max_changed_pixels}")
+        if not 0.0 <= self.pixel_threshold <= 1.0:
+            raise SettingError("pixel_threshold", f"must lie in [0, 1], got {self.pixel_threshold}")
 
     @classmethod
     def from_thresholds(cls, thresholds: Thresholds) -> Rules:
@@ -123,6 +131,8 @@ class PairOutcome:
     compare_area: np.ndarray | None = field(default=None, repr=False)
     loaded: tuple[Any, Any] | None = field(default=None, repr=False)
     display_region: LocalWorst | None = field(default=None, repr=False)
+    #: ``{"baseline": [w, h], "candidate": [w, h]}`` when the error is a size change.
+    size_change: dict[str, list[int]] | None = None
 
     @property
     def scored(self) -> bool:
@@ -189,7 +199,11 @@ def score_pair(job: PairJob, *, backend: Any = None, loaded: tuple[Any, Any] | N
 def error_outcome(job: PairJob, exc: BaseException) -> PairOutcome:
     """The one error policy: what any exception raised while scoring ``job`` becomes."""
     outcome = PairOutcome(job.name, job.reference, job.candidate, status=ERROR)
-    if isinstance(exc, (InputError, PairError, UsageError)):
+    if isinstance(exc, SizeMismatch):
+        outcome.error, outcome.error_kind = str(exc), SIZE
+        outcome.size_change = {"baseline": list(exc.reference_size),
+                               "candidate": list(exc.candidate_size)}
+    elif isinstance(exc, (InputError, PairError, UsageError)):
         outcome.error, outcome.error_kind = str(exc), PAIR if isinstance(exc, PairError) else INPUT
     elif isinstance(exc, SsimCliError):
         outcome.error, outcome.error_kind = f"{job.candidate}: {exc}", INPUT
@@ -214,8 +228,11 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
     result = _compare_writing_maps(job, options, ref, cand, backend)
     record = result.to_dict()
     scores = result.scores()
-    weights = _apply_rules_area(job, rules, result, record, scores, ref, cand, options, masks)
+    area = _compare_area(job, rules, result, masks)
+    weights = _apply_rules_area(job, rules, result, record, scores, ref, cand, options, area)
     checks = rules.thresholds.evaluate(scores)
+    if rules.max_changed_pixels is not None:
+        checks.append(_pixel_check(record, ref, cand, options, rules, area))
     if rules.min_local_ssim is not None and result.maps is not None and weights is not None:
         outcome.local = worst_window(result.maps["ssim"], weights, rules.local_window)
         checks.append(local_check(outcome.local, rules.min_local_ssim))
@@ -252,22 +269,43 @@ def _compare_writing_maps(job: PairJob, options: CompareOptions, ref: Any, cand:
     return result
 
 
+def _compare_area(job: PairJob, rules: Rules, result: Any, masks: MaskCache) -> np.ndarray | None:
+    """The per-pixel weights of the mask and ignore rectangles (``None``: every pixel counts)."""
+    if not (rules.ignore or rules.mask is not None):
+        return None
+    mask = None
+    if rules.mask is not None:
+        mask = masks.get(rules.mask)
+        if mask.shape != (result.height, result.width):
+            raise InputError(rules.mask, f"mask is {mask.shape[1]}x{mask.shape[0]}, "
+                                         f"image {job.name} is {result.width}x{result.height}")
+    return compare_area(result.height, result.width, mask=mask, ignore=rules.ignore)
+
+
+def _pixel_check(record: dict[str, Any], ref: Any, cand: Any, options: CompareOptions, rules: Rules,
+                 area: np.ndarray | None) -> dict[str, Any]:
+    """The changed-pixels rule as a check entry; the count also goes into ``record``."""
+    from .io import prepare_pair
+    from .metrics.pixeldiff import changed_pixels
+
+    x, y, _ = prepare_pair(ref, cand, options.color, options.transparency, options.background)
+    changed = changed_pixels(x, y, rules.pixel_threshold, area)
+    count: float = int(changed.count) if float(changed.count).is_integer() else changed.count
+    record["changed_pixels"] = count
+    limit = rules.max_changed_pixels or 0
+    box = changed.to_dict()["box"]
+    return {"metric": "changed_pixels", "kind": "max", "limit": limit, "value": count,
+            "margin": limit - count, "passed": count <= limit, "threshold": rules.pixel_threshold,
+            "box": box}
+
+
 def _apply_rules_area(job: PairJob, rules: Rules, result: Any, record: dict[str, Any],
                       scores: dict[str, float], ref: Any, cand: Any, options: CompareOptions,
-                      masks: MaskCache) -> np.ndarray | None:
+                      area: np.ndarray | None) -> np.ndarray | None:
     """The per-pixel weights of the maps; with a mask or ignores, the weighted means replace the
     plain ones in ``record`` and ``scores``."""
     if result.maps is None:
         return None
-    area = None
-    if rules.ignore or rules.mask is not None:
-        mask = None
-        if rules.mask is not None:
-            mask = masks.get(rules.mask)
-            if mask.shape != (result.height, result.width):
-                raise InputError(rules.mask, f"mask is {mask.shape[1]}x{mask.shape[0]}, "
-                                             f"image {job.name} is {result.width}x{result.height}")
-        area = compare_area(result.height, result.width, mask=mask, ignore=rules.ignore)
     window = result.metrics.window
     border = window.radius if options.params.mean_over == "valid" else 0
     weights = map_weights(area, result.height, result.width, window.size, border)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import InputError, PairError, SettingError
+from .errors import InputError, PairError, SettingError, SizeMismatch
 
 #: The default pixel limit per image (width x height; channels do not count). One gigapixel:
 #: a 16384 x 16384 render (268 MP) and a 30000 x 30000 scan (900 MP) pass; the 40000 x 40000
@@ -308,15 +308,13 @@ def probe_pair(reference: str | Path, candidate: str | Path,
                max_pixels: int | None = None) -> tuple[ImageHeader, ImageHeader]:
     """Headers of both files, checked against the limits and against each other's size.
 
-    The size mismatch is the same `PairError` that preparing the decoded pair would raise,
+    The size mismatch is the same `SizeMismatch` that preparing the decoded pair would raise,
     found here before either image is decoded.
     """
     ref = probe_image(reference)
     cand = probe_image(candidate)
     if (ref.width, ref.height) != (cand.width, cand.height):
-        raise PairError(reference, candidate,
-                        f"size mismatch: {cand.width}x{cand.height} vs reference "
-                        f"{ref.width}x{ref.height}")
+        raise SizeMismatch(reference, candidate, (ref.width, ref.height), (cand.width, cand.height))
     check_limits(ref, max_pixels)
     check_limits(cand, max_pixels)
     room = available_memory()

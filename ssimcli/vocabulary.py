@@ -34,6 +34,9 @@ PRECISIONS = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
 
 _NUMBER = (int, float)
+#: How a user switches a default limit off: ``--min-ssim off`` on the command line,
+#: ``min-ssim = false`` (or ``"off"``) in ``[tool.ssim-l1]``, ``min_ssim=False`` in the plugin.
+OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Setting:
     choices: tuple[str, ...] | None = None
     flag: bool = False
     metavar: str | None = None
+    #: A limit that may be switched off with `OFF` (so a default limit can be turned off).
+    switchable: bool = False
 
     @property
     def key(self) -> str:
@@ -63,6 +68,7 @@ class Limit(Setting):
 
     metric: str = ""
     kind: str = "min"  # "min": the score must be >= limit; "max": <= limit
+    switchable: bool = True
 
 
 METRIC_SETTINGS: tuple[Setting, ...] = (
@@ -111,8 +117,14 @@ LIMITS: tuple[Limit, ...] = (
 
 #: The rules of ``check`` beyond the mean limits (the local rule, masks).
 CHECK_RULES: tuple[Setting, ...] = (
+    Setting("max_changed_pixels", (int,), None,
+            "Fail when more pixels than this changed clearly (see --pixel-threshold) [check: 0].",
+            switchable=True),
+    Setting("pixel_threshold", _NUMBER, 0.1,
+            "How far a pixel's colour must move to count as changed: pixelmatch's YIQ distance "
+            "threshold, 0 to 1 [0.1]."),
     Setting("min_local_ssim", _NUMBER, None,
-            "Fail when the worst local window's mean SSIM is below [off]."),
+            "Fail when the worst local window's mean SSIM is below [off].", switchable=True),
     Setting("local_window", (int,), 32, "Side in pixels of the square windows of --min-local-ssim."),
     Setting("ignore", (list,), (), "Leave a rectangle out of every score (repeatable).",
             metavar="X,Y,W,H"),

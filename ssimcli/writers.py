@@ -135,6 +135,8 @@ def describe_check(check: dict[str, Any]) -> str:
     """One threshold check in words: ``ssim 0.812345 >= 0.95 (margin -0.137655)``, plus the
     worst window for the local rule. Every command and report phrases a check this way."""
     sign = ">=" if check["kind"] == "min" else "<="
+    if check["metric"] == "changed_pixels":
+        return _describe_changed_pixels(check, sign)
     value = "n/a" if check["value"] is None else f"{check['value']:.6f}"
     margin = "" if check["margin"] is None else f" (margin {check['margin']:+.6f})"
     text = f"{check['metric']} {value} {sign} {check['limit']:g}{margin}"
@@ -142,6 +144,15 @@ def describe_check(check: dict[str, Any]) -> str:
     if region:
         text += (f", worst {region['width']}x{region['height']} window at "
                  f"x={region['x']}, y={region['y']}")
+    return text
+
+
+def _describe_changed_pixels(check: dict[str, Any], sign: str) -> str:
+    """``changed_pixels 122 <= 0 (threshold 0.1), within 12x12 at x=93, y=10``."""
+    text = f"changed_pixels {check['value']:g} {sign} {check['limit']:g} (threshold {check['threshold']:g})"
+    box = check.get("box")
+    if box:
+        text += f", within {box['width']}x{box['height']} at x={box['x']}, y={box['y']}"
     return text
 
 

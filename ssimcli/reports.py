@@ -1,5 +1,7 @@
 """Reports of a ``check`` run: terminal table, HTML page, JUnit XML, GitHub Actions output.
 
+A size change (``ImageCheck.size_change``) is shown with both sizes in every format.
+
 File names come from pull requests, so every name is first made printable (`printable`: control
 characters and undecodable bytes as visible ``\\xNN``, so no report carries a raw ESC, CR or a
 byte that is not UTF-8), then escaped for the format it lands in: HTML text and attributes
@@ -21,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from .check import CheckReport, ImageCheck, describe_failure
+from .check import CheckReport, ImageCheck, describe_failure, describe_size_change
 from .console import printable
 from .writers import METRIC_LABELS
 
 PREVIEW_WIDTH = 360  # pixels: big screenshots are shown downscaled so the page stays small
 PASS_PREVIEW_WIDTH = 160  # a passing image needs only a glance; a run has many of them
-LABELS = {**METRIC_LABELS, "local_ssim": "local SSIM"}
+LABELS = {**METRIC_LABELS, "local_ssim": "local SSIM", "changed_pixels": "changed px"}
 
 
 # --------------------------------------------------------------------------- previews
@@ -126,9 +128,31 @@ def _limit(check: dict[str, Any]) -> str:
     return f"{'>=' if check['kind'] == 'min' else '<='} {check['limit']:g}"
 
 
+def _value(check: dict[str, Any]) -> str:
+    """A check's value: pixel counts as counts, scores with six decimals."""
+    if check["metric"] == "changed_pixels" and check["value"] is not None:
+        return f"{check['value']:g}"
+    return _fmt(check["value"])
+
+
+def _margin(check: dict[str, Any]) -> str:
+    if check["margin"] is None:
+        return ""
+    return f"{check['margin']:+g}" if check["metric"] == "changed_pixels" else f"{check['margin']:+.6f}"
+
+
+def _note(item: ImageCheck) -> str | None:
+    """What replaces the scores of an image that has none: its error or its size change."""
+    if item.size_change is not None:
+        return describe_size_change(item.size_change)
+    if item.status == "error":
+        return item.error or ""
+    return None
+
+
 def check_metrics(report: CheckReport) -> list[str]:
     """The metrics checked on any image, in a stable order."""
-    order = ["ssim", "cs", "l1", "ssim_l1", "ms_ssim", "local_ssim"]
+    order = ["changed_pixels", "ssim", "cs", "l1", "ssim_l1", "ms_ssim", "local_ssim"]
     seen = {c["metric"] for item in report.items for c in item.checks}
     return [m for m in order if m in seen]
 
@@ -158,16 +182,16 @@ def terminal_table(report: CheckReport) -> Any:
             if check is None:
                 cells += [Text(""), Text(""), Text("")]
                 continue
-            margin = "" if check["margin"] is None else f"{check['margin']:+.6f}"
             style = "" if check["passed"] else "red"
-            cells += [Text(_fmt(check["value"]), style=style), Text(_limit(check)),
-                      Text(margin, style=style)]
+            cells += [Text(_value(check), style=style), Text(_limit(check)),
+                      Text(_margin(check), style=style)]
         if "local_ssim" in metrics:
             region = by_metric.get("local_ssim", {}).get("region")
             cells.append(Text("" if not region else
                               f"{region['x']},{region['y']} {region['width']}x{region['height']}"))
-        if item.status == "error":
-            cells[1] = Text(f"{printable(item.name)}\n{printable(item.error)}")
+        note = _note(item)
+        if note is not None:
+            cells[1] = Text(f"{printable(item.name)}\n{printable(note)}")
         table.add_row(*cells)
     blank = [Text("")] * (len(metrics) * 3 + ("local_ssim" in metrics))
     for name in report.missing:
@@ -195,17 +219,19 @@ def junit_xml(report: CheckReport) -> str:
         case = ET.Element("testcase", classname="ssim-l1.check", name=item.name,
                           file=item.candidate)
         lines = [f"baseline: {item.baseline}", f"candidate: {item.candidate}"]
+        if item.size_change is not None:
+            lines.append(describe_size_change(item.size_change))
         for check in item.checks:
-            margin = "" if check["margin"] is None else f" margin {check['margin']:+.6f}"
+            margin = "" if check["margin"] is None else f" margin {_margin(check)}"
             mark = "ok" if check["passed"] else "FAILED"
-            line = f"{check['metric']} {_fmt(check['value'])} limit {_limit(check)}{margin} {mark}"
+            line = f"{check['metric']} {_value(check)} limit {_limit(check)}{margin} {mark}"
             if check.get("region"):
                 r = check["region"]
                 line += f" region x={r['x']} y={r['y']} w={r['width']} h={r['height']}"
             lines.append(line)
         if item.status == "fail" and item.name not in report.updated:
             failure = ET.SubElement(case, "failure", message=describe_failure(item),
-                                    type="regression")
+                                    type="size-change" if item.size_change else "regression")
             failure.text = "\n".join(lines)
             failures += 1
         elif item.status == "error" and item.name not in report.updated:
@@ -312,10 +338,11 @@ def step_summary_markdown(report: CheckReport) -> str:
         for metric in metrics:
             check = by_metric.get(metric)
             cells.append("" if check is None else
-                         f"{_fmt(check['value'])} ({_limit(check)})"
+                         f"{_value(check)} ({_limit(check)})"
                          + ("" if check["passed"] else " ❌"))
         status = "accepted" if item.name in report.updated else item.status
-        name = _md(item.name) + (f" — {_md(item.error or '')}" if item.status == "error" else "")
+        note = _note(item)
+        name = _md(item.name) + (f" — {_md(note)}" if note is not None else "")
         lines.append(f"| {status} | {name} | " + " | ".join(cells) + " |")
     blank = " | ".join("" for _ in metrics)
     for name in report.missing:

@@ -88,7 +88,8 @@ def test_json_has_pairs_missing_extra_summary_and_checks(tmp_path, run_cli, page
     (pair,) = payload["pairs"]
     assert pair["name"] == "a.png" and pair["passed"] is True
     assert pair["ssim"] == 1.0  # identity is exact
-    (check,) = pair["checks"]
+    check, pixels = pair["checks"]  # the two default limits
+    assert pixels["metric"] == "changed_pixels" and pixels["value"] == 0 and pixels["limit"] == 0
     assert check["metric"] == "ssim" and check["limit"] == DEFAULT_MIN_SSIM
     assert check["margin"] == pytest.approx(check["value"] - check["limit"])
     assert payload["summary"]["exit_code"] == 0
@@ -113,7 +114,7 @@ def test_every_threshold_option_is_checked(tmp_path, run_cli, page):
         "--max-l1", "0", "--max-ssim-l1", "0", "--min-ms-ssim", "1")
     assert result.returncode == 0, result
     metrics = {c["metric"] for c in payload["pairs"][0]["checks"]}
-    assert metrics == {"ssim", "cs", "l1", "ssim_l1", "ms_ssim"}
+    assert metrics == {"changed_pixels", "ssim", "cs", "l1", "ssim_l1", "ms_ssim"}
     # ...and one no image can meet fails.
     result = run_cli("check", tmp_path / "base", tmp_path / "cand", "--max-l1", "-1")
     assert result.returncode == 1, result
@@ -177,7 +178,7 @@ def test_missing_candidate_is_a_regression_new_candidate_only_with_fail_on_new(
 
 def test_local_rule_catches_a_small_change_the_mean_misses(small_change, run_cli):
     base, cand = small_change
-    result, payload = run_json(run_cli, base, cand)
+    result, payload = run_json(run_cli, base, cand, "--max-changed-pixels", "off")
     assert result.returncode == 0, result  # the mean hides it
     assert payload["pairs"][0]["ssim"] > DEFAULT_MIN_SSIM
 
@@ -341,7 +342,8 @@ def test_config_enables_local_rule_and_explicit_config_file(tmp_path, run_cli, s
     result, payload = run_json(run_cli, base, cand, "--config", settings)
     assert result.returncode == 1, result
     assert payload["pairs"][0]["local"]["width"] == 24
-    result = run_cli("check", base, cand, "--config", settings, "--min-local-ssim", "0.1")
+    result = run_cli("check", base, cand, "--config", settings, "--min-local-ssim", "0.1",
+                     "--max-changed-pixels", "off")
     assert result.returncode == 0, result
 
 

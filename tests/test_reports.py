@@ -178,7 +178,9 @@ def test_github_annotations_and_step_summary(tree, run_cli, tmp_path):
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
     result = _check(run_cli, tree, env=env)
     assert result.returncode == 1, result
-    errors = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
+    # Annotations go to stderr (the runner reads both streams), so stdout stays the report.
+    assert "::error" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("::error ")]
     files = sorted(line.split("file=", 1)[1].split("::", 1)[0] for line in errors)
     # Workflow-command property values encode '%', ':' and ',' (the XSS name holds a comma).
     expected = [f"base/{MISSING}", f"cand/{XSS}".replace(",", "%2C"), f"cand/{LOCAL}"]
@@ -192,7 +194,7 @@ def test_github_annotations_and_step_summary(tree, run_cli, tmp_path):
     assert "\\| pipe" in markdown  # a '|' in a name does not split the table
 
     quiet = _check(run_cli, tree, env={"GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": str(summary)})
-    assert "::error" not in quiet.stdout
+    assert "::error" not in quiet.stdout and "::error" not in quiet.stderr
     assert summary.read_text() == markdown
 
 

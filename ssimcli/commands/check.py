@@ -7,12 +7,26 @@ from typing import Any
 
 import click
 
-from ..cli_common import METRIC_KWARGS, THRESHOLD_KWARGS, error, handle_errors, metric_options, threshold_options
+from ..cli_common import (
+    METRIC_KWARGS,
+    THRESHOLD_KWARGS,
+    click_option,
+    error,
+    handle_errors,
+    metric_options,
+    threshold_options,
+)
 from ..console import say
+from ..vocabulary import CHECK_RULES
+
+#: The rule settings given as plain options (``--ignore`` and ``--mask`` need their own).
+_RULE_OPTIONS = tuple(s for s in CHECK_RULES if s.name not in ("ignore", "mask"))
+RULE_KWARGS = tuple(s.name for s in _RULE_OPTIONS)
 
 CHECK_EXIT_CODES = (
-    "Exit codes: 0 every image within its limits; 1 a regression (an image failed a limit, a "
-    "baseline has no candidate, or with --fail-on-new a candidate has no baseline); 2 bad usage "
+    "Exit codes: 0 every image within its limits; 1 a regression (an image failed a limit or "
+    "changed size, a baseline has no candidate, or with --fail-on-new a candidate has no "
+    "baseline); 2 bad usage "
     "or bad input (an unreadable or mismatched file; the run still checks every other image). "
     "After --update-baseline the accepted images count as passing, so the exit code is 0 unless "
     "a baseline has no candidate (1) or a file could not be read (2)."
@@ -25,15 +39,20 @@ def _given(ctx: click.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
+def rule_options(func: Any) -> Any:
+    """``--max-changed-pixels``, ``--pixel-threshold``, ``--min-local-ssim``, ``--local-window``
+    from the vocabulary, left ``None`` when not given (the config and defaults fill them)."""
+    for setting in reversed(_RULE_OPTIONS):
+        func = click_option(setting, default_from_setting=False)(func)
+    return func
+
+
 @click.command(epilog=CHECK_EXIT_CODES)
 @click.argument("baseline_dir", type=click.Path())
 @click.argument("candidate_dir", type=click.Path())
 @metric_options
 @threshold_options
-@click.option("--min-local-ssim", type=float, default=None,
-              help="Fail when the worst local window's mean SSIM is below [off].")
-@click.option("--local-window", type=int, default=None,
-              help="Side in pixels of the square windows of --min-local-ssim [32].")
+@rule_options
 @click.option("--ignore", "ignore", multiple=True, metavar="X,Y,W,H",
               help="Leave a rectangle out of every score (repeatable).")
 @click.option("--mask", type=click.Path(dir_okay=False), default=None,
@@ -56,13 +75,14 @@ def _given(ctx: click.Context, name: str) -> bool:
 def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: str | None,
           fail_on_new: bool, html_path: str | None, junit_path: str | None,
           json_path: str | None, update_baseline: bool, config_path: str | None,
-          jobs: int | None, min_local_ssim: float | None, local_window: int | None, **kwargs: Any) -> None:
+          jobs: int | None, **kwargs: Any) -> None:
     """Check every image of CANDIDATE_DIR against the one at the same relative path in
     BASELINE_DIR, and fail when one regressed.
 
-    Default limits: SSIM >= 0.95; the other metrics and the local rule only when set. Settings
-    also come from [tool.ssim-l1] in pyproject.toml (per-glob overrides there);
-    command-line options win.
+    Default limits: no pixel changed clearly (--max-changed-pixels 0 at --pixel-threshold 0.1)
+    and SSIM >= 0.95; a size change fails; the other metrics and the local rule only when set.
+    Any limit can be switched off with 'off' (--min-ssim off). Settings also come from
+    [tool.ssim-l1] in pyproject.toml (per-glob overrides there); command-line options win.
     """
     from ..check import CheckReport, resolve_rules, run_checks
     from ..config import load_config, resolve_metric_settings
@@ -78,7 +98,7 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     metric = {k: kwargs.pop(k) for k in METRIC_KWARGS}
     options = CompareOptions.build(**resolve_metric_settings(
         {k: v for k, v in metric.items() if _given(ctx, k)}, config))
-    given = _given_rules(kwargs, min_local_ssim, local_window, ignore, mask)
+    given = _given_rules(kwargs, ignore, mask)
     if not _given(ctx, "fail_on_new") and "fail_on_new" in config.settings:
         fail_on_new = bool(config.settings["fail_on_new"])
     resolve_rules("", given, config)  # bad settings stop the run before any work
@@ -136,19 +156,15 @@ def _step_summary_path() -> str | None:
     return (os.environ.get("GITHUB_STEP_SUMMARY") or None) if github_enabled() else None
 
 
-def _given_rules(kwargs: dict[str, Any], min_local_ssim: float | None, local_window: int | None,
-                 ignore: tuple[str, ...], mask: str | None) -> dict[str, Any]:
+def _given_rules(kwargs: dict[str, Any], ignore: tuple[str, ...], mask: str | None) -> dict[str, Any]:
     """The rule settings given on the command line (absent keys: not given)."""
     from pathlib import Path
 
     from ..config import parse_rect
     from ..errors import InputError
 
-    given: dict[str, Any] = {k: kwargs[k] for k in THRESHOLD_KWARGS if kwargs.get(k) is not None}
-    if min_local_ssim is not None:
-        given["min_local_ssim"] = min_local_ssim
-    if local_window is not None:
-        given["local_window"] = local_window
+    given: dict[str, Any] = {k: kwargs[k] for k in (*THRESHOLD_KWARGS, *RULE_KWARGS)
+                             if kwargs.get(k) is not None}
     if ignore:
         given["ignore"] = tuple(parse_rect(value) for value in ignore)
     if mask is not None:
@@ -237,8 +253,12 @@ def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: 
     if github_enabled():
         import os
 
+        from ..console import say
+
+        # On stderr, always: the runner reads workflow commands from both streams, and stdout
+        # may be the --json document, which must stay exactly one JSON value.
         for line in github_annotations(report):
-            data(line + "\n")
+            say(line)
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
             try:

@@ -241,3 +241,52 @@ def test_no_fixture_name_of_other_image_plugins_is_registered():
              "data_regression", "file_regression", "num_regression", "ndarrays_regression",
              "dataframe_regression", "snapshot", "datadir", "original_datadir"}
     assert not fixtures & taken
+
+
+def test_plugin_and_check_agree_under_the_same_config(pytester, run_cli):
+    """data-range, device, sigma and min-local-ssim from [tool.ssim-l1] reach the plugin too."""
+    import json
+
+    import imagecodecs
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    from scipy.ndimage import gaussian_filter
+
+    smooth = gaussian_filter(rng.random((96, 128)), 4)
+    base = ((smooth - smooth.min()) / np.ptp(smooth) * 4095).round().astype(np.uint16)  # 12-bit data
+    cand = base.copy()
+    cand[30:50, 40:70] = np.clip(cand[30:50, 40:70].astype(int) + 300, 0, 4095)
+    (pytester.path / "base").mkdir()
+    (pytester.path / "cand").mkdir()
+    (pytester.path / "base" / "parity.png").write_bytes(imagecodecs.png_encode(base))
+    (pytester.path / "cand" / "parity.png").write_bytes(imagecodecs.png_encode(cand))
+    folder = pytester.path / "baselines" / "test_parity"
+    folder.mkdir(parents=True)
+    (folder / "test_parity.png").write_bytes(imagecodecs.png_encode(base))
+    pytester.makepyfile(test_parity=f"""
+def test_parity(ssim_l1_baseline):
+    ssim_l1_baseline(r"{pytester.path / 'cand' / 'parity.png'}")
+""")
+
+    def both() -> tuple[dict, str]:
+        checked = run_cli("check", "base", "cand", "--json", "-", cwd=pytester.path)
+        plugin = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        return json.loads(checked.stdout)["pairs"][0], plugin.stdout.str()
+
+    plain, _ = both()
+    pytester.path.joinpath("pyproject.toml").write_text(
+        "[tool.ssim-l1]\ndata-range = 4095\ndevice = 'cpu'\nsigma = 2.5\nmin-local-ssim = 0.97\n"
+        "max-changed-pixels = false\nmin-ssim = false\n")
+    pair, text = both()
+    local = next(c for c in pair["checks"] if c["metric"] == "local_ssim")
+    assert pair["status"] == "fail" and not local["passed"]
+    assert pair["sigma"] == 2.5 and pair["ssim"] != plain["ssim"]  # the settings changed the numbers
+    assert f"FAIL local_ssim {local['value']:.6f} >= 0.97" in text, text
+    assert "1 failed" in text and "changed_pixels" not in text
+
+    # A limit the pair meets passes in both.
+    pytester.path.joinpath("pyproject.toml").write_text(
+        pytester.path.joinpath("pyproject.toml").read_text().replace("0.97", f"{local['value'] - 1e-6:.9f}"))
+    pair, text = both()
+    assert pair["status"] == "pass" and "1 passed" in text, text

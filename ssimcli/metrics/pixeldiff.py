@@ -22,7 +22,10 @@ _Y = (0.29889531, 0.58662247, 0.11448223)
 _I = (0.59597799, -0.27417610, -0.32180189)
 _Q = (0.21147017, -0.52261711, 0.31114694)
 _WEIGHTS = (0.5053, 0.299, 0.1957)
-_STRIP_PIXELS = 1 << 20
+_STRIP_PIXELS = 1 << 18
+_YIQ = np.asarray([_Y, _I, _Q], dtype=np.float32).T
+#: The YIQ weights times 255**2 / 35215: the distance of [0, 1] values, divided by its maximum.
+_WEIGHTS_SCALED = np.asarray(_WEIGHTS, dtype=np.float32) * np.float32(255.0 ** 2 / MAX_YIQ_DELTA)
 
 
 @dataclass(frozen=True)
@@ -48,18 +51,17 @@ def yiq_delta(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     alpha channel (``--transparency channel``), whose difference counts as a grey difference.
     """
     colour = 3 if x.shape[2] >= 3 else 1
-    diff = (x.astype(np.float32) - y.astype(np.float32)) * np.float32(255.0)
+    diff = np.subtract(x, y, dtype=np.float32)
     if colour == 3:
-        d_y = diff[..., :3] @ np.asarray(_Y, np.float32)
-        d_i = diff[..., :3] @ np.asarray(_I, np.float32)
-        d_q = diff[..., :3] @ np.asarray(_Q, np.float32)
-        delta = _WEIGHTS[0] * d_y * d_y + _WEIGHTS[1] * d_i * d_i + _WEIGHTS[2] * d_q * d_q
+        # One product gives the Y, I and Q differences; one more weighs their squares.
+        yiq = diff[..., :3] @ _YIQ
+        np.square(yiq, out=yiq)
+        delta = yiq @ _WEIGHTS_SCALED
     else:  # a grey level has I = Q = 0 (each row of the I and Q weights sums to zero)
-        delta = _WEIGHTS[0] * diff[..., 0] * diff[..., 0]
+        delta = np.square(diff[..., 0]) * _WEIGHTS_SCALED[0]
     if x.shape[2] > colour:
-        alpha = diff[..., colour]
-        delta = np.maximum(delta, _WEIGHTS[0] * alpha * alpha)
-    return (delta / np.float32(MAX_YIQ_DELTA)).astype(np.float32)
+        delta = np.maximum(delta, np.square(diff[..., colour]) * _WEIGHTS_SCALED[0])
+    return delta
 
 
 def changed_pixels(x: np.ndarray, y: np.ndarray, threshold: float,

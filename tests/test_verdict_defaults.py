@@ -271,3 +271,29 @@ def test_json_on_stdout_stays_one_document_under_github_actions(cases, tmp_path,
     json.loads(result.stdout)  # raises on anything after the document
     assert result.stdout.lstrip().startswith("{") and result.stdout.rstrip().endswith("}")
     assert "::error file=" in result.stderr and "badge_added.png" in result.stderr
+
+
+# --------------------------------------------------------------------------- the README's CI recipe
+
+
+def _ci_recipe() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use in CI", 1)[1]
+    return section.split("```yaml", 1)[1].split("```", 1)[0]
+
+
+def test_readme_ci_recipe_installs_from_source_and_its_check_command_runs(cases, tmp_path, run_cli):
+    recipe = _ci_recipe()
+    installs = [line.split("run:", 1)[1].split("#", 1)[0].strip()
+                for line in recipe.splitlines() if "pip install" in line]
+    # From this checkout: no package name that is not published.
+    assert installs == ["pip install ."], installs
+    command = recipe.split("run: >", 1)[1].split("- uses:", 1)[0].split()
+    assert command[:2] == ["ssim-l1", "check"]
+    baseline, candidate = tmp_path / command[2], tmp_path / command[3]
+    _subset(cases, tmp_path / "src", ["png_level.png", "badge_added.png"])
+    shutil.copytree(tmp_path / "src" / "base", baseline)
+    shutil.copytree(tmp_path / "src" / "cand", candidate)
+    result = run_cli(*command[1:], cwd=tmp_path)
+    assert result.returncode == 1, result  # the badge is caught with the recipe's settings
+    assert (tmp_path / "report" / "screens.html").is_file() and (tmp_path / "report" / "junit.xml").is_file()

@@ -290,7 +290,7 @@ def ssim_l1_baseline(request: pytest.FixtureRequest,
                      tmp_path_factory: pytest.TempPathFactory) -> ImageRegression:
     """Compare an array or image file with ``<test dir>/baselines/<module>/<Class>/<test>.png``."""
     node_path = Path(getattr(request.node, "path", None) or str(request.node.fspath))
-    classes = []
+    classes: list[str] = []
     parent = request.node.parent
     while parent is not None and isinstance(parent, pytest.Class):
         classes.insert(0, parent.name)

@@ -94,7 +94,7 @@ def changed_pixels(x: np.ndarray, y: np.ndarray, threshold: float,
             changed &= weights > 0
         else:
             count += float(np.count_nonzero(changed))
-        row_hits.append(changed.any(axis=1))
+        row_hits.append(np.asarray(changed.any(axis=1)))
         col_hits |= changed.any(axis=0)
     return ChangedPixels(count, _box(np.concatenate(row_hits) if row_hits else np.zeros(0, bool), col_hits))
 

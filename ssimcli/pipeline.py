@@ -285,11 +285,15 @@ def _compare_area(job: PairJob, rules: Rules, result: Any, masks: MaskCache) -> 
 def _pixel_check(record: dict[str, Any], ref: Any, cand: Any, options: CompareOptions, rules: Rules,
                  area: np.ndarray | None) -> dict[str, Any]:
     """The changed-pixels rule as a check entry; the count also goes into ``record``."""
-    from .io import prepare_pair
+    from .io import prepare_images
     from .metrics.pixeldiff import changed_pixels
 
-    x, y, _ = prepare_pair(ref, cand, options.color, options.transparency, options.background)
-    changed = changed_pixels(x, y, rules.pixel_threshold, area)
+    # The native arrays (views of the decoded images when nothing is converted): the rule
+    # converts them strip by strip, so it costs no full-size float copy.
+    pair = prepare_images(ref, cand, options.color, options.transparency, options.background,
+                          options.crop)
+    changed = changed_pixels(pair.reference, pair.candidate, rules.pixel_threshold, area,
+                             divisor=pair.divisor)
     count: float = int(changed.count) if float(changed.count).is_integer() else changed.count
     record["changed_pixels"] = count
     limit = rules.max_changed_pixels or 0

@@ -169,8 +169,11 @@ def test_changed_pixels_match_a_transcription_of_pixelmatch(threshold):
     a = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     step = rng.choice([0, 1, 5, 20, 40, 90], size=(40, 50, 1))
     b = np.clip(a.astype(int) + step * rng.choice([-1, 1], size=(40, 50, 3)), 0, 255).astype(np.uint8)
-    ours = changed_pixels(a / np.float32(255), b / np.float32(255), threshold)
-    assert ours.count == _pixelmatch_count(a, b, threshold)
+    expected = _pixelmatch_count(a, b, threshold)
+    assert changed_pixels(a / np.float32(255), b / np.float32(255), threshold).count == expected
+    assert changed_pixels(a, b, threshold, divisor=255.0).count == expected  # native uint8
+    wide = a.astype(np.uint16) * 257, b.astype(np.uint16) * 257
+    assert changed_pixels(*wide, threshold, divisor=65535.0).count == expected  # 16-bit
 
 
 # --------------------------------------------------------------------------- the plugin, same verdicts

@@ -44,14 +44,17 @@ class ChangedPixels:
         return {"count": self.count, "box": box}
 
 
-def yiq_delta(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def yiq_delta(x: np.ndarray, y: np.ndarray, divisor: float = 1.0) -> np.ndarray:
     """pixelmatch's squared YIQ distance of each pixel, divided by its maximum (in [0, 1]).
 
-    ``x``, ``y``: ``(H, W, C)`` floats in [0, 1]; C is 1 (grey), 3 (RGB), or either plus an
-    alpha channel (``--transparency channel``), whose difference counts as a grey difference.
+    ``x``, ``y``: ``(H, W, C)`` with ``values / divisor`` in [0, 1] (native integers or
+    floats); C is 1 (grey), 3 (RGB), or either plus an alpha channel (``--transparency
+    channel``), whose difference counts as a grey difference.
     """
     colour = 3 if x.shape[2] >= 3 else 1
     diff = np.subtract(x, y, dtype=np.float32)
+    if divisor != 1.0:
+        diff *= np.float32(1.0 / divisor)
     if colour == 3:
         # One product gives the Y, I and Q differences; one more weighs their squares.
         yiq = diff[..., :3] @ _YIQ
@@ -65,17 +68,19 @@ def yiq_delta(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def changed_pixels(x: np.ndarray, y: np.ndarray, threshold: float,
-                   area: np.ndarray | None = None) -> ChangedPixels:
+                   area: np.ndarray | None = None, divisor: float = 1.0) -> ChangedPixels:
     """Count the pixels whose colour distance exceeds ``threshold`` (pixelmatch's option, 0-1).
 
     Parameters
     ----------
     x, y : ndarray
-        ``(H, W, C)`` prepared planes in [0, 1].
+        ``(H, W, C)`` prepared planes, ``values / divisor`` in [0, 1].
     threshold : float
         0 counts every differing pixel; pixelmatch's default is 0.1, Playwright's 0.2.
     area : ndarray, optional
         ``(H, W)`` weights in [0, 1] (mask, ignore rectangles): a pixel counts with its weight.
+    divisor : float
+        What brings the values to [0, 1] (255 for 8-bit arrays, 1 for floats).
     """
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
@@ -87,7 +92,7 @@ def changed_pixels(x: np.ndarray, y: np.ndarray, threshold: float,
     col_hits = np.zeros(width, dtype=bool)
     for top in range(0, height, rows):
         band = slice(top, min(top + rows, height))
-        changed = yiq_delta(x[band], y[band]) > limit
+        changed = yiq_delta(x[band], y[band], divisor) > limit
         if area is not None:
             weights = area[band]
             count += float(weights[changed].sum())

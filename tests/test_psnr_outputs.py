@@ -168,9 +168,9 @@ def test_plugin_takes_min_psnr(pytester) -> None:
     pytester.makepyfile(test_psnr="""
 import numpy as np
 
-def test_psnr(image_regression):
+def test_psnr(ssim_l1_baseline):
     image = np.full((48, 48), 0.5)
-    image_regression(image + (0.01 if SHIFTED else 0.0), min_ssim=-1.0, min_psnr=LIMIT)
+    ssim_l1_baseline(image + (0.01 if SHIFTED else 0.0), min_ssim=-1.0, min_psnr=LIMIT)
 """.replace("SHIFTED", "False").replace("LIMIT", "99"))
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ssim-l1-update"
                                   ).assert_outcomes(passed=1)

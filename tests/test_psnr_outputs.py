@@ -139,7 +139,8 @@ def test_check_takes_crop_and_colour_from_the_command_line_and_pyproject(tmp_pat
                             studio_y_float64(y[3:-3, 3:-3].astype(np.uint8)))
     report = tmp_path / "report.json"
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.ssim-l1]\ncrop = 3\ncolor = "y"\nmin-ssim = 0.1\nmin-psnr = 10\n')
+        '[tool.ssim-l1]\ncrop = 3\ncolor = "y"\nmin-ssim = 0.1\nmin-psnr = 10\n'
+        'max-changed-pixels = false\n')
     result = run_cli("check", baselines, outputs, "--json", report, cwd=tmp_path)
     assert result.returncode == 0, result
     pair = _strict(report.read_text())["pairs"][0]  # type: ignore[index]

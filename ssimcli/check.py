@@ -357,8 +357,9 @@ def _wanted_updates(report: CheckReport, skipped: list[tuple[str, str]]
         if Path(item.baseline).suffix.lower() != Path(item.candidate).suffix.lower():
             skipped.append((item.name, "baseline and candidate have different file types"))
             continue
-        wanted.append((item.name, Path(item.candidate), Path(item.baseline),
-                       item.status == "fail"))
+        # A size change is found from the headers, before decoding: its candidate is checked.
+        decoded = item.status == "fail" and item.size_change is None
+        wanted.append((item.name, Path(item.candidate), Path(item.baseline), decoded))
     for name in report.extra:
         wanted.append((name, Path(report.candidate_dir) / name, Path(report.baseline_dir) / name,
                        False))

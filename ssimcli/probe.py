@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import InputError, PairError, SettingError, SizeMismatch
+from .errors import InputError, SettingError, SizeMismatch
 
 #: The default pixel limit per image (width x height; channels do not count). One gigapixel:
 #: a 16384 x 16384 render (268 MP) and a 30000 x 30000 scan (900 MP) pass; the 40000 x 40000

@@ -53,6 +53,7 @@ class MetricResult:
     ms_ssim_l1: float | None = None
     maps: dict[str, Any] | None = field(default=None, repr=False)
     psnr: float = math.inf
+    local: Any = None  # masked.LocalWorst when asked for (``local_window``), else None
 
     def scores(self) -> dict[str, float]:
         out = {"ssim": self.ssim, "cs": self.cs, "l1": self.l1, "ssim_l1": self.ssim_l1,
@@ -256,7 +257,7 @@ def compute(
     strip_rows: int | None = None,
     threads: int | None = None,
     divisor: float = 1.0,
-    map_sink: Callable[[int, dict[str, Any]], None] | None = None,
+    local_window: int | None = None,
 ) -> MetricResult:
     """SSIM, CS, Gaussian-weighted L1, their mix and PSNR of two images (MS-SSIM if asked).
 
@@ -289,11 +290,11 @@ def compute(
         ``SSIM_L1_THREADS`` environment variable, else all usable cores).
     divisor : float
         What the values are divided by (255 for 8-bit images scored in [0, 1]).
-    map_sink : callable, optional
-        ``sink(start, {name: (n, W, C) maps of rows start:start + n})`` for ``ssim``, ``cs``,
-        ``l1`` and ``ssim_l1``: the fast path hands over each strip as it is made (from its
-        threads, in any order; see `fast.MapSink`), so maps can be written out without being
-        held whole; the reference path calls it once with the whole maps.
+    local_window : int, optional
+        Also find the worst ``local_window``-pixel square of the channel-mean SSIM map over the
+        averaging region (``result.local``, a `masked.LocalWorst`; windows at least half
+        inside the region count). On the fast path it comes from the same strip pass, with
+        no maps and no image-sized tables.
 
     Returns
     -------
@@ -304,10 +305,8 @@ def compute(
     backend = backend or cpu_backend()
     method = resolve_method(method, backend, separable_filter)
     if method == "fast":
-        result = _compute_fast(x, y, params, data_range, ms_ssim, return_maps, strip_rows,
-                               threads, divisor, map_sink)
-        add_psnr(result, _mse_per_channel(x, y, divisor, np), data_range)
-        return result
+        return _compute_fast(x, y, params, data_range, ms_ssim, return_maps, strip_rows,
+                             threads, divisor, local_window)
     separable_filter = separable_filter or reference_filter
     xp = backend.xp
     xs = as_planes(x, xp, params.dtype, divisor)
@@ -320,19 +319,28 @@ def compute(
     per_channel = {name: region_means(maps[name], radius, xp) for name in MAP_NAMES}
     result = _result(per_channel, window, params)
     add_psnr(result, _mse_per_channel(xp.asarray(x), xp.asarray(y), divisor, xp), data_range)
+    if local_window is not None:
+        result.local = _local_from_map(backend.to_numpy(maps["ssim"]), params, window,
+                                       local_window)
     if ms_ssim:
         values = _ms_ssim_per_channel(
             xs, ys, params, data_range, backend, separable_filter,
             first_scale=(per_channel["ssim"], per_channel["cs"]),
         )
         _add_ms_ssim(result, values)
-    if return_maps or map_sink is not None:
-        whole = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
-        if map_sink is not None:
-            map_sink(0, whole)
-        if return_maps:
-            result.maps = whole
+    if return_maps:
+        result.maps = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
     return result
+
+
+def _local_from_map(ssim: Any, params: MetricParams, window: Window, size: int) -> Any:
+    """The worst local window of a ``(C, H, W)`` SSIM map over the averaging region."""
+    from .masked import map_weights, worst_window
+
+    _, height, width = ssim.shape
+    border = window.radius if params.mean_over == "valid" else 0
+    weights = map_weights(None, height, width, window.size, border)
+    return worst_window(np.moveaxis(np.asarray(ssim), 0, -1), weights, size)
 
 
 def _check_shapes(xshape: tuple[int, ...], yshape: tuple[int, ...]) -> None:
@@ -363,26 +371,39 @@ def _add_ms_ssim(result: MetricResult, values: list[float]) -> None:
 def _compute_fast(
     x: Any, y: Any, params: MetricParams, data_range: float, with_ms_ssim: bool,
     return_maps: bool, strip_rows: int | None, threads: int | None, divisor: float = 1.0,
-    map_sink: Callable[[int, dict[str, Any]], None] | None = None,
+    local_window: int | None = None,
 ) -> MetricResult:
-    """`compute` on the CPU by strips (`fast.strip_metrics`): same results, bounded memory."""
+    """`compute` on the CPU by strips (`fast.strip_metrics`): same results, bounded memory.
+
+    The images stay as given (integers included); PSNR's squared errors come from the same pass.
+    """
     from . import fast
 
-    xs = fast.as_image(x, params.dtype, divisor)
-    ys = fast.as_image(y, params.dtype, divisor)
+    xs = fast.as_image(x)
+    ys = fast.as_image(y)
     _check_shapes(xs.shape[2:] + xs.shape[:2], ys.shape[2:] + ys.shape[:2])
     height, width, _ = xs.shape
     window = effective_window(params, height, width)
+    squared_errors: list[float] = []
+    finder = None
+    if local_window is not None:
+        from .masked import WorstWindowFinder
+
+        finder = WorstWindowFinder(height, width, local_window)
     means, maps = fast.strip_metrics(
         xs, ys, params, window, data_range, names=("ssim", "cs", "l1"),
-        return_maps=return_maps, strip_rows=strip_rows, threads=threads, map_sink=map_sink,
+        return_maps=return_maps, strip_rows=strip_rows, threads=threads, divisor=divisor,
+        squared_errors=squared_errors, local=finder,
     )
     # The mix is linear: its mean is the mix of the means, and its map is only built if kept.
     means["ssim_l1"] = _mix(means["ssim"], means["l1"], params.alpha)
     result = _result(means, window, params)
+    add_psnr(result, [v / (height * width) for v in squared_errors], data_range)
+    if finder is not None:
+        result.local = finder.result()
     if with_ms_ssim:
         values = _ms_ssim_fast(xs, ys, params, data_range, (means["ssim"], means["cs"]),
-                               strip_rows, threads)
+                               strip_rows, threads, divisor)
         _add_ms_ssim(result, values)
     if return_maps:
         result.maps = maps
@@ -392,24 +413,33 @@ def _compute_fast(
 def _ms_ssim_fast(
     xs: np.ndarray, ys: np.ndarray, params: MetricParams, data_range: float,
     first_scale: tuple[list[float], list[float]] | None,
-    strip_rows: int | None, threads: int | None,
+    strip_rows: int | None, threads: int | None, divisor: float = 1.0,
 ) -> list[float]:
-    """MS-SSIM of ``(H, W, C)`` images through the strip engine; scale 0 may be given."""
+    """MS-SSIM of ``(H, W, C)`` images through the strip engine; scale 0 may be given.
+
+    Scale 0 is scored as given (``/ divisor``); the first downsampling converts to float.
+    """
     from . import fast
 
     height, width, _ = xs.shape
     _check_ms_ssim_size(params, height, width)
 
-    def means(pair: tuple[np.ndarray, np.ndarray], want_ssim: bool
+    def means(state: tuple[np.ndarray, np.ndarray, float], want_ssim: bool
               ) -> tuple[list[float], list[float] | None]:
-        window = effective_window(params, pair[0].shape[0], pair[0].shape[1])
+        x, y, scale_divisor = state
+        window = effective_window(params, x.shape[0], x.shape[1])
         names = ("ssim", "cs") if want_ssim else ("cs",)
-        values, _ = fast.strip_metrics(*pair, params, window, data_range, names=names,
-                                       strip_rows=strip_rows, threads=threads)
+        values, _ = fast.strip_metrics(x, y, params, window, data_range, names=names,
+                                       strip_rows=strip_rows, threads=threads,
+                                       divisor=scale_divisor)
         return values["cs"], values.get("ssim")
 
-    return ms_ssim_over_scales(
-        (xs, ys), lambda pair: fast.downsample_pair(*pair, threads), means, first_scale)
+    def downsample(state: tuple[np.ndarray, np.ndarray, float]
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
+        small = fast.downsample_pair(state[0], state[1], threads, params.dtype, state[2])
+        return small[0], small[1], 1.0
+
+    return ms_ssim_over_scales((xs, ys, divisor), downsample, means, first_scale)
 
 
 def downsample2(planes: Any, xp: Any, axes: tuple[int, int] = (1, 2)) -> Any:
@@ -532,8 +562,8 @@ def ms_ssim(
     if resolve_method(method, backend) == "fast":
         from . import fast
 
-        xs = fast.as_image(x, params.dtype)
-        ys = fast.as_image(y, params.dtype)
+        xs = fast.as_image(x)
+        ys = fast.as_image(y)
         _check_shapes(xs.shape[2:] + xs.shape[:2], ys.shape[2:] + ys.shape[:2])
         return float(np.mean(_ms_ssim_fast(xs, ys, params, data_range, None, None, None)))
     xs = as_planes(x, backend.xp, params.dtype)

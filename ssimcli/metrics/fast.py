@@ -32,12 +32,11 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .params import MetricParams, Window
 
@@ -141,9 +140,10 @@ def _after_fork_in_child() -> None:
     _POOL = None
     _POOL_LOCK = threading.Lock()
     _SPARE_LOCK = threading.Lock()
-    _BlasOneThread._lock = threading.Lock()
-    _BlasOneThread._users = 0
-    _BlasOneThread._limiter = None
+    _OneThreadInside._lock = threading.Lock()
+    _OneThreadInside._users = 0
+    _OneThreadInside._limiter = None
+    _OneThreadInside._saved_cv2 = None
 
 
 def _map_indices(index: np.ndarray, n: int, padding: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -162,6 +162,21 @@ def _map_indices(index: np.ndarray, n: int, padding: str) -> tuple[np.ndarray, n
     return np.clip(index, 0, n - 1), (outside if padding == "zero" else None)
 
 
+def _cv2() -> Any:
+    import cv2
+
+    return cv2
+
+
+def warm_up() -> None:
+    """Import what the engine needs (OpenCV: ~40 ms), e.g. on a thread that would otherwise
+    wait for decoders; failures surface later, where the engine runs."""
+    try:
+        _cv2()
+    except ImportError:
+        pass
+
+
 @dataclass
 class _Plan:
     """Everything about one call that does not change from strip to strip."""
@@ -171,30 +186,24 @@ class _Plan:
     channels: int
     radius: int
     strip: int
-    vblock: int
-    hblock: int
-    nblocks: int
     kinds: int
     dtype: Any
     padding: str
     params: MetricParams
     window: Window
     data_range: float
-    tv: np.ndarray
-    th: np.ndarray
+    kernel: np.ndarray
     left: np.ndarray | None  # band columns that feed the left pad (None: zero padding)
     right: np.ndarray | None
     mean_rows: tuple[int, int]
     mean_cols: tuple[int, int]
     names: tuple[str, ...]
     want_maps: bool
-    ones: np.ndarray
-    partial: list[tuple[int, np.ndarray]]  # column masks of blocks straddling the region's edge
-    any_valid: np.ndarray  # blocks with any column in the averaging region
+    need_ssim: bool
 
     @property
     def padded_width(self) -> int:
-        return self.nblocks * self.hblock + 2 * self.radius
+        return self.width + 2 * self.radius
 
     @property
     def strips(self) -> int:
@@ -212,32 +221,19 @@ def _make_plan(
     if strip_rows is None:
         scale = max(1, min(4, _STRIP_MIN_SAMPLES // (DEFAULT_STRIP_ROWS * width * channels)))
         strip_rows = DEFAULT_STRIP_ROWS * scale
-    strip = max(1, int(strip_rows))
-    # No point in a strip taller than the image (rounded to the vertical block).
-    strip = min(strip, -(-height // 8) * 8)
-    vblock = next(b for b in (VERTICAL_BLOCK, 8, strip) if strip % b == 0)
-    hblock = min(HORIZONTAL_BLOCK, width)
-    nblocks = -(-width // hblock)
-    padded = nblocks * hblock + 2 * radius
-    weights = np.asarray(window.weights, dtype=np.float64)
-    tv = toeplitz_block(weights, vblock, dtype)
-    th = np.ascontiguousarray(toeplitz_block(weights, hblock, dtype).T)
+    strip = min(max(1, int(strip_rows)), height)
+    kernel = np.asarray(window.weights, dtype=dtype)
     left = right = None
     if params.padding != "zero":
-        cols = np.arange(padded) - radius
+        cols = np.arange(width + 2 * radius) - radius
         source, _ = _map_indices(cols, width, params.padding)
         left = source[:radius] + radius
         right = source[radius + width:] + radius
     rm = radius if params.mean_over == "valid" else 0
-    cols = np.arange(nblocks * hblock).reshape(nblocks, hblock)
-    valid = (cols >= rm) & (cols < width - rm)
-    partial = [(j, valid[j].astype(dtype)) for j in range(nblocks)
-               if valid[j].any() and not valid[j].all()]
     return _Plan(
-        height, width, channels, radius, strip, vblock, hblock, nblocks, 5 if with_l1 else 4,
-        dtype, params.padding, params, window, data_range, tv, th, left, right,
-        (rm, height - rm), (rm, width - rm), names, want_maps,
-        np.ones(hblock, dtype=dtype), partial, valid.any(axis=1),
+        height, width, channels, radius, strip, 5 if with_l1 else 4, dtype, params.padding,
+        params, window, data_range, kernel, left, right, (rm, height - rm), (rm, width - rm),
+        names, want_maps, "ssim" in names or want_maps,
     )
 
 
@@ -247,21 +243,20 @@ class _Workspace:
     def __init__(self, plan: _Plan):
         r, s, c = plan.radius, plan.strip, plan.channels
         k, pw = plan.kinds, plan.padded_width
-        self.band = np.empty((k, s + 2 * r, c, pw), dtype=plan.dtype)
-        self.vout = np.empty((k, s, c * pw), dtype=plan.dtype)
-        # Filtered planes, kind-major: each kind is one contiguous (nblocks, strip * C, hblock)
-        # array, so the per-pixel arithmetic runs as one long loop per operation.
-        self.out = np.empty((k, plan.nblocks, s * c, plan.hblock), dtype=plan.dtype)
-        shape = (plan.nblocks, s * c, plan.hblock)
+        self.band = np.empty((k, s + 2 * r, pw, c), dtype=plan.dtype)
+        self.out = np.empty((k, s + 2 * r, pw, c), dtype=plan.dtype)
+        shape = (s, plan.width, c)
         self.t1 = np.empty(shape, dtype=plan.dtype)
         self.t2 = np.empty(shape, dtype=plan.dtype)
         self.t3 = np.empty(shape, dtype=plan.dtype)
+        self.t4 = np.empty(shape, dtype=plan.dtype)
+        self.squares = np.empty(shape, dtype=np.float64)
+        self.centre = np.zeros((c,), dtype=plan.dtype)
         self.key = _workspace_key(plan)
 
 
 def _workspace_key(plan: _Plan) -> tuple[Any, ...]:
-    return (plan.kinds, plan.strip, plan.radius, plan.channels, plan.padded_width,
-            plan.nblocks, plan.hblock, plan.dtype.str)
+    return (plan.kinds, plan.strip, plan.radius, plan.channels, plan.width, plan.dtype.str)
 
 
 # Small workspaces are kept for the next call: MS-SSIM's coarse scales and small images would
@@ -282,7 +277,7 @@ def _acquire_workspace(plan: _Plan) -> _Workspace:
 
 
 def _release_workspace(ws: _Workspace) -> None:
-    size = ws.band.nbytes + ws.vout.nbytes + ws.out.nbytes + 3 * ws.t1.nbytes
+    size = ws.band.nbytes + ws.out.nbytes + 4 * ws.t1.nbytes + ws.squares.nbytes
     if size > _KEEP_BYTES:
         return
     with _SPARE_LOCK:
@@ -291,48 +286,87 @@ def _release_workspace(ws: _Workspace) -> None:
         _SPARE.setdefault(ws.key, []).append(ws)
 
 
-def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start: int) -> None:
-    """Padded moment planes of rows ``start - r .. start + strip + r`` into ``ws.band``."""
+def _normalise_into(out: np.ndarray, values: np.ndarray, divisor: float) -> None:
+    """``values / divisor`` into ``out`` in its dtype (integers convert straight to it)."""
+    if divisor == 1.0:
+        np.copyto(out, values, casting="unsafe")
+    else:
+        np.divide(values, out.dtype.type(divisor), out=out, dtype=out.dtype, casting="unsafe")
+
+
+def _centred_table(values_dtype: np.dtype, divisor: float, centre: np.ndarray
+                   ) -> np.ndarray | None:
+    """For 8-bit images, ``v / divisor - centre`` of every ``v`` and channel: ``(256, 1, C)``.
+
+    One table lookup then replaces a conversion, a division and a subtraction, with the very
+    same float results (each entry is computed by those operations).
+    """
+    if values_dtype != np.uint8 or len(centre) > 4:
+        return None
+    levels = np.arange(256, dtype=centre.dtype)[:, None]
+    table = np.empty((256, len(centre)), dtype=centre.dtype)
+    _normalise_into(table, levels, divisor)
+    np.subtract(table, centre, out=table)
+    return table.reshape(256, 1, len(centre))
+
+
+def _lookup_into(out: np.ndarray, values: np.ndarray, table: np.ndarray) -> None:
+    cv2 = _cv2()
+    if table.shape[2] == 1:
+        out, values, table = out[:, :, 0], values[:, :, 0], table[:, :, 0]
+    result = cv2.LUT(values, table, dst=out)
+    if not np.shares_memory(result, out):  # OpenCV could not write in place: copy its result
+        np.copyto(out, result.reshape(out.shape))
+
+
+def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start: int,
+               rows: int, divisor: float) -> None:
+    """Padded moment planes of rows ``start - r .. start + rows + r`` into ``ws.band``.
+
+    ``x`` and ``y`` are the images as given (any dtype, ``values / divisor`` in [0, L]): only
+    these rows are converted to the working precision.
+    """
     r, w = plan.radius, plan.width
-    rows = np.arange(start - r, start + plan.strip + r)
-    source, outside = _map_indices(rows, plan.height, plan.padding)
+    n = rows + 2 * r
+    index = np.arange(start - r, start + rows + r)
+    source, outside = _map_indices(index, plan.height, plan.padding)
     lo = int(source[0])
-    if np.array_equal(source, np.arange(lo, lo + len(source))):
-        xs, ys = x[lo:lo + len(source)], y[lo:lo + len(source)]  # views: no copy inside
+    if np.array_equal(source, np.arange(lo, lo + n)):
+        xs, ys = x[lo:lo + n], y[lo:lo + n]  # views: no copy
     else:
         xs, ys = x[source], y[source]
-    # (rows, W, C) -> (rows, C, W): channels become separate rows of the band.
-    xs, ys = xs.transpose(0, 2, 1), ys.transpose(0, 2, 1)
-    band = ws.band
+    band = ws.band[:, :n]
     # Centre each strip and channel on its own level instead of L/2: any constant leaves the
     # (co)variances unchanged, and the closer the centred values are to 0, the smaller the
     # float32 rounding that E[x'^2] - E[x']^2 cancels on flat areas (a white page: exactly 0).
     # Estimated from a sample, symmetric in x and y so that swapping them changes no bit.
-    sample = np.s_[::4, :, ::8]
-    centre = 0.5 * (xs[sample].mean(axis=(0, 2), dtype=np.float64)
-                    + ys[sample].mean(axis=(0, 2), dtype=np.float64))
-    centre = centre.astype(plan.dtype)[:, None]
+    sample = np.s_[::4, ::8]
+    level = 0.5 * (xs[sample].mean(axis=(0, 1), dtype=np.float64)
+                   + ys[sample].mean(axis=(0, 1), dtype=np.float64)) / divisor
+    centre = level.astype(plan.dtype)
     ws.centre = centre
-    inner = np.s_[:, :, r:r + w]
-    np.subtract(xs, centre, out=band[_X][inner])
-    np.subtract(ys, centre, out=band[_Y][inner])
-    if outside is not None and outside.any():
-        # Zero padding: x = y = 0 there, so x' = y' = -centre.
-        band[_X][outside] = -centre
-        band[_Y][outside] = -centre
-    for kind in (_X, _Y):
+    table = _centred_table(values_dtype=xs.dtype, divisor=divisor, centre=centre)
+    for kind, values in ((_X, xs), (_Y, ys)):
+        inner = band[kind][:, r:r + w]
+        if table is not None and values.flags.c_contiguous:
+            _lookup_into(inner, values, table)
+        else:
+            _normalise_into(inner, values, divisor)
+            np.subtract(inner, centre, out=inner)
         plane = band[kind]
+        if outside is not None and outside.any():
+            plane[outside] = -centre  # zero padding: x = 0 there, so x' = -centre
         if plan.left is None:
-            plane[:, :, :r] = -centre
-            plane[:, :, r + w:] = -centre
+            plane[:, :r] = -centre
+            plane[:, r + w:] = -centre
         else:
             if r:
-                plane[:, :, :r] = plane[:, :, plan.left]
+                plane[:, :r] = plane[:, plan.left]
             if plan.right.size:
-                plane[:, :, r + w:] = plane[:, :, plan.right]
+                plane[:, r + w:] = plane[:, plan.right]
     if plan.kinds > _ABSDIFF:
-        # |x' - y'| rather than |x - y|: both planes are already padded, and x' = x - L/2 is
-        # exact for x in [L/4, L], so this differs from |x - y| by at most an ulp of L/2.
+        # |x' - y'| rather than |x - y|: both planes are already padded; they differ by at
+        # most an ulp of the centre.
         np.subtract(band[_X], band[_Y], out=band[_ABSDIFF])
         np.abs(band[_ABSDIFF], out=band[_ABSDIFF])
     # Same operations, same order as core.moment_planes: x'^2 + y'^2 and x'y'.
@@ -342,69 +376,78 @@ def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start:
     np.multiply(band[_X], band[_Y], out=band[_PRODUCT])
 
 
-def _filter_band(ws: _Workspace, plan: _Plan) -> None:
-    """Both passes over the band: two batched matrix products on overlapping strided windows."""
-    k, s, r, c = plan.kinds, plan.strip, plan.radius, plan.channels
-    vb, hb = plan.vblock, plan.hblock
-    n = c * plan.padded_width
-    item = ws.band.itemsize
-    band = ws.band.reshape(k, s + 2 * r, n)
-    windows = as_strided(band, shape=(k, s // vb, vb + 2 * r, n),
-                         strides=(band.strides[0], vb * n * item, n * item, item), writeable=False)
-    np.matmul(plan.tv, windows, out=ws.vout.reshape(k, s // vb, vb, n))
-    rows = ws.vout.reshape(k * s * c, plan.padded_width)
-    row = rows.strides[0]
-    windows = as_strided(rows, shape=(k, plan.nblocks, s * c, hb + 2 * r),
-                         strides=(s * c * row, hb * item, row, item), writeable=False)
-    np.matmul(windows, plan.th, out=ws.out)
+def _filter_band(ws: _Workspace, plan: _Plan, rows: int) -> None:
+    """OpenCV's separable filter (SIMD, symmetric kernel) on each plane of the band.
 
-
-def _strip_maps(ws: _Workspace, plan: _Plan, need_ssim: bool) -> dict[str, np.ndarray]:
-    """Per-pixel maps of the filtered strip, each ``(nblocks, strip * C, hblock)``.
-
-    Mirrors `core.maps_from_moments` operation by operation (same order, same precision, so
-    identical images still give exactly 1) on in-place buffers instead of temporaries.
+    Every pixel kept afterwards has its whole window inside the band (halo rows and padded
+    columns are real or padded data), so OpenCV's own border rule never reaches a result.
     """
+    cv2 = _cv2()
+    n = rows + 2 * plan.radius
+    for kind in range(plan.kinds):
+        src, dst = ws.band[kind, :n], ws.out[kind, :n]
+        if plan.channels == 1:
+            src, dst = src[:, :, 0], dst[:, :, 0]
+        result = cv2.sepFilter2D(src, -1, plan.kernel, plan.kernel, dst=dst,
+                                 borderType=cv2.BORDER_REPLICATE)
+        if result is not dst and not np.shares_memory(result, dst):  # never: dst fits
+            np.copyto(dst, result.reshape(dst.shape))
+
+
+def _strip_maps(ws: _Workspace, plan: _Plan, rows: int,
+                maps_out: dict[str, np.ndarray] | None, start: int) -> dict[str, np.ndarray]:
+    """Per-pixel maps of the filtered strip, each ``(rows, W, C)``.
+
+    The formula of `core.maps_from_moments` in fewer passes: ``cv2.addWeighted`` gives
+    ``2(product - mx*my) + C2`` and ``squares - 2*mx*my + C2`` in one pass each. Identical
+    images still give exactly 1 (``squares`` is then exactly twice ``product``, and both
+    expressions go through the same operations), and swapping x and y changes no bit (every
+    step is symmetric in them). With ``maps_out`` the maps are written straight into the
+    full-size arrays.
+    """
+    cv2 = _cv2()
     params = plan.params
-    # mu = mean of the centred plane + this strip's centre, channel by channel.
-    centre = ws.centre.reshape(1, 1, plan.channels, 1)
+    r, w = plan.radius, plan.width
     c1 = (params.k1 * plan.data_range) ** 2
     c2 = (params.k2 * plan.data_range) ** 2
-    f = list(ws.out)
-    mx, my, var_sum, cov = f[_X], f[_Y], f[_SQUARES], f[_PRODUCT]
-    t1, cs, t3 = ws.t1, ws.t2, ws.t3
-    # var_sum = squares - 2*mx*my - (mx - my)^2; covariance = product - mx*my
-    np.multiply(mx, my, out=t1)
-    np.subtract(mx, my, out=t3)
-    np.multiply(t1, 2, out=cs)
-    np.subtract(var_sum, cs, out=var_sum)
-    np.multiply(t3, t3, out=t3)
-    np.subtract(var_sum, t3, out=var_sum)
-    np.subtract(cov, t1, out=cov)
+    f = [ws.out[kind, r:r + rows, r:r + w] for kind in range(plan.kinds)]
+    mx, my, squares, product = f[_X], f[_Y], f[_SQUARES], f[_PRODUCT]
+    t1, t2, t3, t4 = ws.t1[:rows], ws.t2[:rows], ws.t3[:rows], ws.t4[:rows]
+
+    def target(name: str, fallback: np.ndarray) -> np.ndarray:
+        return maps_out[name][start:start + rows] if maps_out is not None else fallback
+
+    scale = 1.0
     if params.sample_covariance and plan.window.size > 1:
         count = plan.window.size * plan.window.size
         scale = count / (count - 1)
-        np.multiply(var_sum, scale, out=var_sum)
-        np.multiply(cov, scale, out=cov)
-    np.multiply(cov, 2, out=cov)
-    np.add(cov, c2, out=cov)
-    np.add(var_sum, c2, out=var_sum)
-    np.divide(cov, var_sum, out=cs)
+    np.multiply(mx, my, out=t1)
+    np.subtract(mx, my, out=t3)
+    np.multiply(t3, t3, out=t3)
+    # CS = (2 s (product - mx my) + C2) / (s (squares - 2 mx my - (mx - my)^2) + C2)
+    _checked(cv2.addWeighted(product, 2 * scale, t1, -2 * scale, c2, dst=t2), t2)
+    _checked(cv2.addWeighted(squares, scale, t1, -2 * scale, c2, dst=t4), t4)
+    if scale != 1.0:
+        np.multiply(t3, scale, out=t1)
+        np.subtract(t4, t1, out=t4)
+    else:
+        np.subtract(t4, t3, out=t4)
+    cs = target("cs", t2)
+    np.divide(t2, t4, out=cs)
     maps = {"cs": cs}
-    if need_ssim:
-        # (2*mu_x*mu_y + C1) / (2*mu_x*mu_y + (mu_x - mu_y)^2 + C1) * cs
-        ssim = t1
-        blocks = (plan.nblocks, plan.strip, plan.channels, plan.hblock)
-        np.add(mx.reshape(blocks), centre, out=mx.reshape(blocks))
-        np.add(my.reshape(blocks), centre, out=my.reshape(blocks))
+    if plan.need_ssim:
+        # (2 mu_x mu_y + C1) / (2 mu_x mu_y + C1 + (mu_x - mu_y)^2) * cs
+        centre = ws.centre
+        np.add(mx, centre, out=mx)
+        np.add(my, centre, out=my)
         np.multiply(mx, my, out=t1)
-        np.subtract(mx, my, out=t3)
-        np.multiply(t3, t3, out=t3)
-        np.multiply(t1, 2, out=mx)
-        np.add(mx, t3, out=var_sum)
-        np.add(var_sum, c1, out=var_sum)
-        np.add(mx, c1, out=mx)
-        np.divide(mx, var_sum, out=ssim)
+        _checked(cv2.addWeighted(t1, 2.0, t1, 0.0, c1, dst=t4), t4)
+        if scale != 1.0:
+            np.subtract(mx, my, out=t3)
+            np.multiply(t3, t3, out=t3)
+        np.add(t4, t3, out=t1)
+        ssim = target("ssim", t3)
+        np.divide(t4, t1, out=ssim)
         np.multiply(ssim, cs, out=ssim)
         if params.clip:
             np.clip(ssim, 0, 1, out=ssim)
@@ -413,97 +456,73 @@ def _strip_maps(ws: _Workspace, plan: _Plan, need_ssim: bool) -> dict[str, np.nd
         np.clip(cs, 0, 1, out=cs)
     if plan.kinds > _ABSDIFF:
         maps["l1"] = f[_ABSDIFF]
-        if plan.want_maps:
-            mix = t3
-            np.subtract(1, maps["ssim"], out=mix)
-            np.multiply(mix, params.alpha, out=mix)
-            np.multiply(f[_ABSDIFF], 1 - params.alpha, out=var_sum)
-            np.add(mix, var_sum, out=mix)
+        if maps_out is not None:
+            np.copyto(maps_out["l1"][start:start + rows], f[_ABSDIFF])
+            mix = maps_out["ssim_l1"][start:start + rows]
+            # alpha (1 - ssim) + (1 - alpha) l1
+            _checked(cv2.addWeighted(maps["ssim"], -params.alpha, f[_ABSDIFF],
+                                     1 - params.alpha, params.alpha, dst=mix), mix)
             maps["ssim_l1"] = mix
     return maps
 
 
-def _strip_sums(ws: _Workspace, plan: _Plan, map_: np.ndarray, start: int) -> np.ndarray:
-    """Float64 per-channel sum of one strip's map over the averaging region.
+def _checked(result: np.ndarray, dst: np.ndarray) -> None:
+    """OpenCV writes into ``dst`` when it fits (always here); copy if it ever did not."""
+    if result is not dst and not np.shares_memory(result, dst):
+        np.copyto(dst, result.reshape(dst.shape))
 
-    Each block row of ``hblock`` samples is summed by BLAS (a short, accurate sum), and those
-    partial sums are added up in float64, so no long float32 accumulation happens anywhere.
-    """
-    s, c, hb = plan.strip, plan.channels, plan.hblock
+
+def _strip_sums(plan: _Plan, map_: np.ndarray, start: int, rows: int) -> np.ndarray:
+    """Float64 per-channel sum of one strip's map over the averaging region (OpenCV sums
+    float32 in double)."""
     lo = max(plan.mean_rows[0], start) - start
-    hi = min(plan.mean_rows[1], start + s) - start
-    if hi <= lo:
-        return np.zeros(c)
-    blocks = map_.reshape(plan.nblocks, s * c, hb)
-    partial = np.matmul(map_.reshape(-1, hb), plan.ones).reshape(plan.nblocks, s * c)
-    for j, mask in plan.partial:
-        partial[j] = np.matmul(blocks[j], mask)
-    partial[~plan.any_valid] = 0
-    partial = partial.reshape(plan.nblocks, s, c)[:, lo:hi]
-    return partial.sum(axis=(0, 1), dtype=np.float64)
+    hi = min(plan.mean_rows[1], start + rows) - start
+    c0, c1 = plan.mean_cols
+    if hi <= lo or c1 <= c0:
+        return np.zeros(plan.channels)
+    region = map_[lo:hi, c0:c1]
+    if plan.channels == 1:
+        region = region[:, :, 0]
+    elif not region.flags.c_contiguous:
+        region = np.ascontiguousarray(region)
+    return np.asarray(_cv2().sumElems(region)[:plan.channels], dtype=np.float64)
 
 
-#: Receives the maps of image rows ``start:start + n`` as ``{name: (n, W, C) array}``, for
-#: ``ssim``, ``cs``, ``l1`` and ``ssim_l1``. Called from the engine's threads, strips in any
-#: order and concurrently; the arrays are reused once it returns, so it must copy what it keeps.
-MapSink = Callable[[int, dict[str, np.ndarray]], None]
+def _squared_error_sums(ws: _Workspace, x: np.ndarray, y: np.ndarray, start: int,
+                        rows: int) -> np.ndarray:
+    """Per-channel float64 sums of ``(x - y)^2`` over the strip's rows, from the values as
+    given (exact for integers): PSNR does not pass through the working precision."""
+    squares = ws.squares[:rows]
+    np.subtract(x[start:start + rows], y[start:start + rows], out=squares, dtype=np.float64)
+    np.multiply(squares, squares, out=squares)
+    channels = squares.shape[2]
+    region = squares[:, :, 0] if channels == 1 else squares
+    return np.asarray(_cv2().sumElems(region)[:channels], dtype=np.float64)
 
 
-def _deliver_maps(plan: _Plan, maps: dict[str, np.ndarray], start: int,
-                  maps_out: dict[str, np.ndarray] | None, map_sink: MapSink | None,
-                  spare: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
-    """Store a strip's maps in the whole maps and/or hand them to the sink; returns the
-    thread's strip-sized arrays for the sink (made on first use, then reused)."""
-    if maps_out is not None:
-        _store_maps(plan, maps, maps_out, start)
-    if map_sink is not None:
-        spare = spare or _strip_arrays(plan)
-        _store_maps(plan, maps, spare, start, at=0)
-        rows = min(plan.strip, plan.height - start)
-        map_sink(start, {name: array[:rows] for name, array in spare.items()})
-    return spare
+class _OneThreadInside:
+    """Keeps OpenCV (and BLAS) single-threaded while any strip engine runs, process-wide and
+    refcounted.
 
-
-def _strip_arrays(plan: _Plan) -> dict[str, np.ndarray]:
-    """One thread's strip-sized ``(strip, W, C)`` maps, for a `MapSink`."""
-    shape = (plan.strip, plan.width, plan.channels)
-    return {name: np.empty(shape, dtype=plan.dtype) for name in ("ssim", "cs", "l1", "ssim_l1")}
-
-
-def _store_maps(plan: _Plan, maps: dict[str, np.ndarray], out: dict[str, np.ndarray],
-                start: int, at: int | None = None) -> None:
-    """Copy a strip's maps into ``(H, W, C)`` arrays at row ``at`` (default: ``start``)."""
-    s, c, hb, w = plan.strip, plan.channels, plan.hblock, plan.width
-    rows = min(s, plan.height - start)
-    at = start if at is None else at
-    full = w // hb
-    for name, target in out.items():
-        blocks = maps[name].reshape(plan.nblocks, s, c, hb)[:, :rows]  # (nb, rows, C, hb)
-        dest = target[at:at + rows]
-        if full:
-            np.copyto(dest[:, :full * hb].reshape(rows, full, hb, c),
-                      blocks[:full].transpose(1, 0, 3, 2))
-        if w > full * hb:
-            np.copyto(dest[:, full * hb:], blocks[full, :, :, :w - full * hb].transpose(0, 2, 1))
-
-
-class _BlasOneThread:
-    """Keeps BLAS single-threaded while any strip engine runs, process-wide and refcounted.
-
-    Our threads already use every core; BLAS threads on top would oversubscribe them. Nested
-    and concurrent callers (a batch running pairs on threads) share one limit that is lifted
-    when the last of them leaves, so the user's own BLAS setting comes back intact.
-    threadpoolctl is optional: without it BLAS merely oversubscribes a little.
+    Our threads already use every core; library threads on top would oversubscribe them.
+    Nested and concurrent callers (a batch running pairs on threads) share one limit that is
+    lifted when the last of them leaves, so the user's own settings come back intact.
+    ``blas=True`` also limits BLAS through threadpoolctl (optional; only the MS-SSIM
+    downsampling multiplies matrices).
     """
 
     _lock = threading.Lock()
     _users = 0
+    _saved_cv2: int | None = None
     _limiter: Any = None
     # Finding the BLAS libraries reads /proc/self/maps (~1 ms): do it once per process.
     _controller: Any = None
 
+    def __init__(self, blas: bool = False):
+        self.blas = blas
+
     @classmethod
-    def _limit(cls) -> Any:
+    def _limit_blas(cls) -> Any:
         if cls._controller is None:
             try:
                 from threadpoolctl import ThreadpoolController
@@ -517,62 +536,170 @@ class _BlasOneThread:
 
     def __enter__(self) -> None:
         with self._lock:
-            if _BlasOneThread._users == 0:
-                _BlasOneThread._limiter = self._limit()
-            _BlasOneThread._users += 1
+            cls = _OneThreadInside
+            if cls._users == 0:
+                cv2 = _cv2()
+                cls._saved_cv2 = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            if self.blas and cls._limiter is None:
+                cls._limiter = self._limit_blas()
+            cls._users += 1
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
-            _BlasOneThread._users -= 1
-            if _BlasOneThread._users == 0 and _BlasOneThread._limiter is not None:
-                _BlasOneThread._limiter.restore_original_limits()
-                _BlasOneThread._limiter = None
+            cls = _OneThreadInside
+            cls._users -= 1
+            if cls._users == 0:
+                if cls._saved_cv2 is not None:
+                    _cv2().setNumThreads(cls._saved_cv2)
+                    cls._saved_cv2 = None
+                if cls._limiter is not None:
+                    cls._limiter.restore_original_limits()
+                    cls._limiter = None
 
 
-def downsample2_image(image: np.ndarray, chunk: int = 16) -> np.ndarray:
+class _StripJob:
+    """One `strip_metrics` call: the strips, who takes the next one, and what they add up to."""
+
+    def __init__(self, plan: _Plan, x: np.ndarray, y: np.ndarray, divisor: float,
+                 maps_out: dict[str, np.ndarray] | None, want_errors: bool,
+                 feed: _OrderedFeed | None):
+        self.plan, self.x, self.y, self.divisor = plan, x, y, divisor
+        self.maps_out, self.want_errors, self.feed = maps_out, want_errors, feed
+        # One row of sums per strip, added in strip order at the end: the result does not
+        # depend on which thread ran which strip.
+        self.sums = np.zeros((plan.strips, len(plan.names) + int(want_errors), plan.channels))
+        self._next = iter(range(plan.strips))
+        self._lock = threading.Lock()
+        self.errors: list[BaseException] = []
+
+    def run_on(self, threads: int) -> list[BaseException]:
+        with _OneThreadInside():
+            # The caller's thread works too: helpers that start late find the strips taken.
+            helpers = [_helper_pool(threads - 1).submit(self.work) for _ in range(threads - 1)]
+            self.work()
+            for helper in helpers:
+                helper.result()
+        return self.errors
+
+    def work(self) -> None:
+        ws = None
+        try:
+            while True:
+                with self._lock:
+                    index = next(self._next, None)
+                if index is None or self.errors:
+                    return
+                if ws is None:  # allocated only by threads that get a strip
+                    ws = _acquire_workspace(self.plan)
+                self.strip(ws, index)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.errors.append(exc)
+        finally:
+            if ws is not None:
+                _release_workspace(ws)
+
+    def strip(self, ws: _Workspace, index: int) -> None:
+        plan = self.plan
+        start = index * plan.strip
+        rows = min(plan.strip, plan.height - start)
+        if self.want_errors:
+            self.sums[index, -1] = _squared_error_sums(ws, self.x, self.y, start, rows)
+        _fill_band(ws, plan, self.x, self.y, start, rows, self.divisor)
+        _filter_band(ws, plan, rows)
+        maps = _strip_maps(ws, plan, rows, self.maps_out, start)
+        for i, name in enumerate(plan.names):
+            self.sums[index, i] = _strip_sums(plan, maps[name], start, rows)
+        if self.feed is not None:
+            self.feed.put(index, maps["ssim"], start, rows)
+
+
+class _OrderedFeed:
+    """Hands strips to a `masked.WorstWindowFinder` in row order, whichever thread ends first.
+
+    A strip that finishes early waits (as its channel-mean rows, a fraction of the strip) until
+    the ones above it are in; threads take strips in order, so few ever wait.
+    """
+
+    def __init__(self, finder: Any, plan: _Plan):
+        self.finder = finder
+        self.plan = plan
+        self.lock = threading.Lock()
+        self.waiting: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.next = 0
+        self.columns = np.zeros(plan.width)
+        self.columns[plan.mean_cols[0]:plan.mean_cols[1]] = 1.0
+
+    def put(self, index: int, ssim: np.ndarray, start: int, rows: int) -> None:
+        plane = ssim.mean(axis=2, dtype=np.float64)
+        inside = (np.arange(start, start + rows) >= self.plan.mean_rows[0]) & (
+            np.arange(start, start + rows) < self.plan.mean_rows[1])
+        weights = inside[:, None] * self.columns[None, :]
+        plane *= weights
+        with self.lock:
+            self.waiting[index] = (plane, weights)
+            while self.next in self.waiting:
+                self.finder.add(*self.waiting.pop(self.next))
+                self.next += 1
+
+
+def downsample2_image(image: np.ndarray, chunk: int = 16, dtype: Any = None,
+                      divisor: float = 1.0) -> np.ndarray:
     """`core.downsample2` for ``(H, W, C)`` images: 2x2 average, odd sides repeat their edge.
 
     Rows are paired by one add over contiguous rows; columns by one small matrix product, as
     an add of every other ``C``-sample chunk would loop in NumPy over chunks of ``C`` samples.
     Done ``chunk`` output rows at a time, so the row sums stay in cache (twice as fast as
-    one full-size temporary on a 4K image).
+    one full-size temporary on a 4K image). ``dtype`` and ``divisor``: an integer image is
+    converted (``/ divisor``) on the way, with no full-size float copy of it.
     """
+    dtype = np.dtype(dtype or image.dtype)
     height, width, channels = image.shape
     if height % 2 or width % 2:
         image = np.pad(image, [(0, height % 2), (0, width % 2), (0, 0)], mode="edge")
         height, width = image.shape[:2]
-    out = np.empty((height // 2, width // 2, channels), dtype=image.dtype)
-    pair = np.vstack([np.eye(channels), np.eye(channels)]).astype(image.dtype) * 0.25
-    rows = np.empty((min(chunk, height // 2), width, channels), dtype=image.dtype)
+    out = np.empty((height // 2, width // 2, channels), dtype=dtype)
+    pair = np.vstack([np.eye(channels), np.eye(channels)]).astype(dtype) * 0.25
+    rows = np.empty((min(chunk, height // 2), width, channels), dtype=dtype)
     for start in range(0, height // 2, chunk):
         stop = min(start + chunk, height // 2)
         summed = rows[:stop - start]
-        np.add(image[2 * start:2 * stop:2], image[2 * start + 1:2 * stop:2], out=summed)
+        if divisor == 1.0:
+            np.add(image[2 * start:2 * stop:2], image[2 * start + 1:2 * stop:2], out=summed,
+                   dtype=dtype)
+        else:
+            # Each row divided first, as core.downsample2 sees normalised images.
+            np.divide(image[2 * start:2 * stop:2], dtype.type(divisor), out=summed, dtype=dtype)
+            summed += np.divide(image[2 * start + 1:2 * stop:2], dtype.type(divisor),
+                                dtype=dtype)
         np.matmul(summed.reshape(-1, 2 * channels), pair,
                   out=out[start:stop].reshape(-1, channels))
     return out
 
 
-def downsample_pair(x: np.ndarray, y: np.ndarray, threads: int | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def downsample_pair(x: np.ndarray, y: np.ndarray, threads: int | None = None,
+                    dtype: Any = None, divisor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """`downsample2_image` of both images, on two threads when large enough to gain from it.
 
     Between MS-SSIM scales this is the only serial work; on a 4K pair it is ~10% of SSIM.
     """
     threads = default_threads() if threads is None else threads
     if threads < 2 or x.size < 2 * _THREAD_MIN_SAMPLES:
-        return downsample2_image(x), downsample2_image(y)
-    future = _helper_pool(1).submit(downsample2_image, y)
-    small_x = downsample2_image(x)
+        return (downsample2_image(x, dtype=dtype, divisor=divisor),
+                downsample2_image(y, dtype=dtype, divisor=divisor))
+    future = _helper_pool(1).submit(downsample2_image, y, 16, dtype, divisor)
+    small_x = downsample2_image(x, dtype=dtype, divisor=divisor)
     # A helper that has not started yet (a busy machine) is not waited for.
-    small_y = downsample2_image(y) if future.cancel() else future.result()
+    small_y = (downsample2_image(y, dtype=dtype, divisor=divisor) if future.cancel()
+               else future.result())
     return small_x, small_y
 
 
-def as_image(image: Any, dtype: Any, divisor: float = 1.0) -> np.ndarray:
-    """``(H, W)`` or ``(H, W, C)`` -> ``(H, W, C)`` of ``dtype`` (a view when nothing changes)."""
+def as_image(image: Any, dtype: Any = None, divisor: float = 1.0) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, C)`` -> ``(H, W, C)``: a view as given when ``dtype`` is None,
+    else converted (``/ divisor``) to ``dtype``."""
     array = np.asarray(image)
-    if divisor != 1.0 or array.dtype != dtype:
+    if dtype is not None and (divisor != 1.0 or array.dtype != dtype):
         array = np.divide(array, np.dtype(dtype).type(divisor), dtype=dtype)
     if array.ndim == 2:
         return array[:, :, None]
@@ -592,14 +719,18 @@ def strip_metrics(
     return_maps: bool = False,
     strip_rows: int | None = None,
     threads: int | None = None,
-    map_sink: MapSink | None = None,
+    divisor: float = 1.0,
+    squared_errors: list[float] | None = None,
+    local: Any = None,
 ) -> tuple[dict[str, list[float]], dict[str, np.ndarray] | None]:
     """Per-channel region means (and optionally maps) of two ``(H, W, C)`` images, by strips.
 
     Parameters
     ----------
     x, y : numpy.ndarray
-        ``(H, W, C)`` arrays of ``params.dtype`` (see `as_image`); any strides.
+        ``(H, W, C)`` arrays of any dtype and strides; ``x / divisor`` lies in
+        ``[0, data_range]``. Each strip's rows are converted to ``params.dtype`` on the way,
+        so integer images are never copied whole.
     params, window, data_range
         As in `core.compute`; ``window`` is the effective window for this size.
     names : sequence of str
@@ -610,10 +741,15 @@ def strip_metrics(
     strip_rows : int, optional
         Output rows per strip (default 32); small values exist for tests of strip boundaries.
     threads : int, optional
-        Worker threads (default: the cores available, see `default_threads`).
-    map_sink : callable, optional
-        Called with each strip's maps as they are made (see `MapSink`), so that they can be
-        written out while they are in cache, without ever holding whole maps.
+        Worker threads (default: `default_threads`).
+    divisor : float
+        What the values are divided by.
+    squared_errors : list, optional
+        When given, receives the per-channel float64 sums of ``((x - y) / divisor)^2`` (for
+        PSNR), taken from the values as given in the same pass.
+    local : masked.WorstWindowFinder, optional
+        Fed, in row order, with the channel-mean SSIM of each strip over the averaging region:
+        the worst local window comes out of the same pass, without maps.
 
     Returns
     -------
@@ -622,60 +758,26 @@ def strip_metrics(
     maps : dict or None
     """
     names = tuple(names)
-    with_l1 = "l1" in names or return_maps or map_sink is not None
-    need_ssim = "ssim" in names or return_maps or map_sink is not None
+    with_l1 = "l1" in names or return_maps
     height, width, channels = x.shape
     plan = _make_plan((height, width, channels), params, window, data_range, names, with_l1,
-                      return_maps or map_sink is not None, strip_rows)
+                      return_maps, strip_rows)
     maps_out = None
     if return_maps:
         maps_out = {name: np.empty((height, width, channels), dtype=plan.dtype)
                     for name in ("ssim", "cs", "l1", "ssim_l1")}
-    count = plan.strips
-    # One row of sums per strip, added in strip order at the end: the result does not depend
-    # on which thread ran which strip.
-    sums = np.zeros((count, len(names), channels))
+    job = _StripJob(plan, x, y, divisor, maps_out, squared_errors is not None,
+                    _OrderedFeed(local, plan) if local is not None else None)
     threads = default_threads() if threads is None else max(1, int(threads))
-    threads = max(1, min(threads, count, x.size // _THREAD_MIN_SAMPLES))
-    next_strip = iter(range(count))
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        ws = None
-        strip_maps = None
-        try:
-            while True:
-                with lock:
-                    index = next(next_strip, None)
-                if index is None or errors:
-                    return
-                if ws is None:  # allocated only by threads that get a strip
-                    ws = _acquire_workspace(plan)
-                start = index * plan.strip
-                _fill_band(ws, plan, x, y, start)
-                _filter_band(ws, plan)
-                maps = _strip_maps(ws, plan, need_ssim)
-                for i, name in enumerate(names):
-                    sums[index, i] = _strip_sums(ws, plan, maps[name], start)
-                strip_maps = _deliver_maps(plan, maps, start, maps_out, map_sink, strip_maps)
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-        finally:
-            if ws is not None:
-                _release_workspace(ws)
-
-    with _BlasOneThread():
-        # The caller's thread works too: helpers that start late find the strips taken.
-        helpers = [_helper_pool(threads - 1).submit(work) for _ in range(threads - 1)]
-        work()
-        for helper in helpers:
-            helper.result()
+    threads = max(1, min(threads, plan.strips, x.size // _THREAD_MIN_SAMPLES))
+    errors = job.run_on(threads)
     if errors:
         raise errors[0]
+    totals = job.sums.sum(axis=0)
+    if squared_errors is not None:
+        squared_errors[:] = [float(v) / (divisor * divisor) for v in totals[-1]]
     area = (plan.mean_rows[1] - plan.mean_rows[0]) * (plan.mean_cols[1] - plan.mean_cols[0])
-    totals = sums.sum(axis=0) / area
-    means = {name: [float(v) for v in totals[i]] for i, name in enumerate(names)}
+    means = {name: [float(v) / area for v in totals[i]] for i, name in enumerate(names)}
     return means, maps_out
 
 

@@ -225,7 +225,11 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
         options = replace(options, ms_ssim=True)
     ref, cand = loaded if loaded is not None else load_pair(
         job.reference, job.candidate, options.data_range, options.max_pixels)
-    result = _compare_writing_maps(job, options, ref, cand, backend)
+    # The local rule alone needs no maps: the engine finds the worst window in its strip pass.
+    local_in_engine = (rules.min_local_ssim is not None and not rules.ignore
+                       and rules.mask is None)
+    result = _compare_writing_maps(job, options, ref, cand, backend,
+                                   rules.local_window if local_in_engine else None)
     record = result.to_dict()
     scores = result.scores()
     area = _compare_area(job, rules, result, masks)
@@ -233,7 +237,10 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
     checks = rules.thresholds.evaluate(scores)
     if rules.max_changed_pixels is not None:
         checks.append(_pixel_check(record, ref, cand, options, rules, area))
-    if rules.min_local_ssim is not None and result.maps is not None and weights is not None:
+    if local_in_engine:
+        outcome.local = result.metrics.local
+        checks.append(local_check(outcome.local, rules.min_local_ssim))
+    elif rules.min_local_ssim is not None and result.maps is not None and weights is not None:
         outcome.local = worst_window(result.maps["ssim"], weights, rules.local_window)
         checks.append(local_check(outcome.local, rules.min_local_ssim))
     outcome.record, outcome.checks = record, checks
@@ -249,22 +256,24 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
 
 
 def _compare_writing_maps(job: PairJob, options: CompareOptions, ref: Any, cand: Any,
-                          backend: Any) -> Any:
+                          backend: Any, local_window: int | None = None) -> Any:
     """`compare_loaded`, writing the maps to ``job.maps_dir`` as they are computed when asked
-    (`ssimcli.writers.MapWriter`); whole maps are kept when the rules or the caller need them."""
+    (`ssimcli.writers.MapWriter`); whole maps are kept when the rules or the caller need them
+    (not for a local rule the engine applies itself: ``local_window``)."""
     from .api import compare_loaded
 
-    keep = job.keep_maps or job.rules.needs_maps
+    keep = job.keep_maps or (job.rules.needs_maps and local_window is None)
     if job.maps_dir is None:
         return compare_loaded(ref, cand, options, return_maps=keep, backend=backend,
-                              threads=job.threads)
+                              threads=job.threads, local_window=local_window)
     from .writers import MapWriter
 
     with MapWriter(job.maps_dir, job.map_request, (job.reference, job.candidate),
                    threads=job.threads) as writer:
         writer.targets()  # refuse a map path that is an input before any work
         result = compare_loaded(ref, cand, options, return_maps=keep, backend=backend,
-                                threads=job.threads, map_sink_for=writer.sink_for)
+                                threads=job.threads, map_sink_for=writer.sink_for,
+                                local_window=local_window)
         writer.write(result.maps)
     return result
 

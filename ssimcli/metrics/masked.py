@@ -152,8 +152,72 @@ class LocalWorst:
                 "height": self.height, "coverage": self.coverage}
 
 
+class WorstWindowFinder:
+    """The worst ``size`` x ``size`` window of a map fed row block by row block, in order.
+
+    Memory is a few rows, never the image: each block's rows are summed over ``size``
+    columns (float64 cumulative sums of one row at a time), and the last ``size - 1`` of those
+    row sums are kept to complete the windows that straddle the next block. Ties go to the
+    first window in row-major order (top-left first), as ``argmin`` over the whole map would.
+
+    Parameters
+    ----------
+    height, width : int
+        Size of the map; ``size`` shrinks to fit.
+    size : int
+        Window side in pixels.
+    min_coverage : float
+        A window counts only when its weights sum to at least this fraction of its area.
+    """
+
+    def __init__(self, height: int, width: int, size: int, min_coverage: float = 0.5):
+        self.size = max(1, min(size, height, width))
+        self.height, self.width = height, width
+        self.min_weight = min_coverage * self.size * self.size
+        self._carry = np.zeros((0, 2, width - self.size + 1))
+        self._row = 0  # map row of the next block's first row
+        self.best: tuple[float, int, int, float] | None = None  # value, x, y, weight sum
+
+    def _row_sums(self, rows: np.ndarray) -> np.ndarray:
+        table = np.zeros((rows.shape[0], rows.shape[1] + 1))
+        np.cumsum(rows, axis=1, out=table[:, 1:])
+        return table[:, self.size:] - table[:, :-self.size]
+
+    def add(self, values: np.ndarray, weights: np.ndarray) -> None:
+        """The next rows: ``values`` = map x weights and ``weights``, both ``(n, W)``."""
+        sums = np.stack([self._row_sums(np.asarray(values, dtype=np.float64)),
+                         self._row_sums(np.asarray(weights, dtype=np.float64))], axis=1)
+        rows = np.concatenate([self._carry, sums])
+        top = self._row - len(self._carry)  # map row of rows[0]
+        self._row += len(values)
+        self._carry = rows[max(0, len(rows) - (self.size - 1)):] if self.size > 1 else rows[:0]
+        if len(rows) < self.size:
+            return
+        table = np.zeros((len(rows) + 1,) + rows.shape[1:])
+        np.cumsum(rows, axis=0, out=table[1:])
+        windows = table[self.size:] - table[:-self.size]  # (n_windows, 2, W')
+        self._consider(windows[:, 0], windows[:, 1], top)
+
+    def _consider(self, value_sums: np.ndarray, weight_sums: np.ndarray, top: int) -> None:
+        eligible = weight_sums >= self.min_weight
+        if not eligible.any():
+            return
+        means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
+        y, x = np.unravel_index(int(np.argmin(means)), means.shape)
+        value = float(means[y, x])
+        if self.best is None or value < self.best[0]:
+            self.best = (value, int(x), int(y) + top, float(weight_sums[y, x]))
+
+    def result(self) -> LocalWorst | None:
+        if self.best is None:
+            return None
+        value, x, y, weight = self.best
+        area = float(self.size * self.size)
+        return LocalWorst(value, x, y, self.size, self.size, weight / area)
+
+
 def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,
-                 min_coverage: float = 0.5) -> LocalWorst | None:
+                 min_coverage: float = 0.5, block_rows: int = 256) -> LocalWorst | None:
     """The lowest weighted mean of ``map_`` over all overlapping ``size``-pixel square windows.
 
     Parameters
@@ -171,20 +235,16 @@ def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,
     Returns
     -------
     LocalWorst or None
-        ``None`` when no window has enough coverage.
+        ``None`` when no window has enough coverage. Computed ``block_rows`` rows at a time
+        (`WorstWindowFinder`): no image-sized summed-area table.
     """
-    plane = map_.mean(axis=2, dtype=np.float64) if map_.ndim == 3 else map_.astype(np.float64)
-    size = max(1, min(size, plane.shape[0], plane.shape[1]))
-    weight_sums = box_sums(weights, size)
-    value_sums = box_sums(plane * weights, size)
-    area = float(size * size)
-    eligible = weight_sums >= min_coverage * area
-    if not eligible.any():
-        return None
-    means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
-    y, x = np.unravel_index(int(np.argmin(means)), means.shape)
-    return LocalWorst(float(means[y, x]), int(x), int(y), size, size,
-                      float(weight_sums[y, x] / area))
+    finder = WorstWindowFinder(map_.shape[0], map_.shape[1], size, min_coverage)
+    for start in range(0, map_.shape[0], block_rows):
+        rows = map_[start:start + block_rows]
+        plane = rows.mean(axis=2, dtype=np.float64) if rows.ndim == 3 else rows.astype(np.float64)
+        block_weights = weights[start:start + block_rows]
+        finder.add(plane * block_weights, block_weights)
+    return finder.result()
 
 
 def masked_ms_ssim(

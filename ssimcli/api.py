@@ -117,26 +117,46 @@ def compare_files(
                           threads=threads)
 
 
+# Above this many bytes of files, the two are decoded one after the other: each decode holds
+# the whole file beside its pixels, and two at once would double that transient.
+_SERIAL_DECODE_BYTES = 256 << 20
+
+
 def load_pair(
     reference: str | Path, candidate: str | Path, data_range: float | None = None,
     max_pixels: int | None = None,
 ) -> tuple[LoadedImage, LoadedImage]:
-    """Decode both files (concurrently: the codecs release the GIL).
+    """Decode both files, concurrently (the codecs release the GIL) unless they are huge.
 
     Both headers are read first (`probe_pair`): special files, images over ``max_pixels`` or
     over the memory available, and a size mismatch are refused before any pixel is decoded.
+    While the decoders run, this thread imports the metric engine (OpenCV), which would
+    otherwise be imported, alone, after them.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from .probe import probe_pair
 
     probe_pair(reference, candidate, max_pixels)
+    if _file_bytes(reference) + _file_bytes(candidate) > _SERIAL_DECODE_BYTES:
+        return (load_image(reference, data_range, max_pixels),
+                load_image(candidate, data_range, max_pixels))
     with ThreadPoolExecutor(max_workers=2) as pool:
         ref_future = pool.submit(load_image, reference, data_range, max_pixels)
         cand_future = pool.submit(load_image, candidate, data_range, max_pixels)
+        from .metrics.fast import warm_up
+
+        warm_up()
         ref = ref_future.result()
         cand = cand_future.result()
     return ref, cand
+
+
+def _file_bytes(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:  # the loader says what is wrong with it
+        return 0
 
 
 def compare_loaded(
@@ -148,8 +168,11 @@ def compare_loaded(
     backend: Backend | None = None,
     threads: int | None = None,
     map_sink_for: MapSinkFactory | None = None,
+    local_window: int | None = None,
 ) -> PairResult:
     """Score two loaded images; ``threads`` bounds the engine's threads (default: all cores).
+
+    ``local_window``: also find the worst square of that side (``result.metrics.local``).
 
     Width and height in the result are those of the compared region (after ``crop``).
 
@@ -176,7 +199,7 @@ def compare_loaded(
             backend.asarray(pair.reference), backend.asarray(pair.candidate), options.params,
             ms_ssim=options.ms_ssim, return_maps=return_maps, backend=backend,
             divisor=pair.divisor, threads=threads if backend.name == "cpu" else None,
-            map_sink=sink,
+            map_sink=sink, local_window=local_window,
         )
     except ImageTooSmallError as exc:
         raise PairError(reference.path, candidate.path, str(exc)) from None

@@ -390,7 +390,7 @@ def prepare_images(
             alpha = pixels[:, :, -1:]
         else:
             alpha = np.ones(colour.shape[:2] + (1,), dtype=dtype)
-        if composite:
+        if composite and alpha is not None:
             colour = colour * alpha + backgrounds[colour.shape[2]] * (1 - alpha)
         if color != "rgb" and colour.shape[2] == 3:
             colour = _luma(colour) if color == "luma" else studio_y(colour)

@@ -237,7 +237,7 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
     checks = rules.thresholds.evaluate(scores)
     if rules.max_changed_pixels is not None:
         checks.append(_pixel_check(record, ref, cand, options, rules, area))
-    if local_in_engine:
+    if local_in_engine and rules.min_local_ssim is not None:
         outcome.local = result.metrics.local
         checks.append(local_check(outcome.local, rules.min_local_ssim))
     elif rules.min_local_ssim is not None and result.maps is not None and weights is not None:

@@ -7,7 +7,7 @@ two second moments, and centring on half the data range keeps the float32 cancel
 The array module comes in as a `Backend`, so the same code runs on NumPy or CuPy.
 
 Two paths compute this. On the CPU, `compute` defaults to `fast.strip_metrics`: row strips,
-BLAS banded products, threads, memory bounded by the strip. The whole-image path here
+OpenCV's separable filter, threads, native (integer) inputs converted strip by strip. The whole-image path here
 (`channel_maps` with `reference_filter`, SciPy's ``correlate1d``) is the reference it is
 tested against, selected with ``method="reference"``, and the default on CuPy.
 """
@@ -58,7 +58,7 @@ class MetricResult:
     def scores(self) -> dict[str, float]:
         out = {"ssim": self.ssim, "cs": self.cs, "l1": self.l1, "ssim_l1": self.ssim_l1,
                "psnr": self.psnr}
-        if self.ms_ssim is not None:
+        if self.ms_ssim is not None and self.ms_ssim_l1 is not None:
             out["ms_ssim"] = self.ms_ssim
             out["ms_ssim_l1"] = self.ms_ssim_l1
         return out
@@ -226,7 +226,7 @@ METHODS = ("fast", "reference")
 def resolve_method(
     method: str | None, backend: Backend, separable_filter: SeparableFilter | None = None
 ) -> str:
-    """``fast`` (CPU strips and BLAS) unless asked otherwise or the backend is not NumPy.
+    """``fast`` (CPU strips, OpenCV) unless asked otherwise or the backend is not NumPy.
 
     A custom ``separable_filter`` runs through the whole-image path, which is where it plugs in.
     """
@@ -282,7 +282,7 @@ def compute(
         A whole-image filter ``(padded planes, weights, backend) -> planes`` for the reference
         path (default `reference_filter`); implies ``method="reference"``.
     method : {"fast", "reference"}, optional
-        ``fast`` (the default on the CPU): strips, BLAS banded products, threads; memory bounded
+        ``fast`` (the default on the CPU): strips, OpenCV filtering, threads; memory bounded
         by the strip. ``reference`` (the default elsewhere): whole-image SciPy / CuPy filtering,
         the simple path the fast one is tested against.
     strip_rows, threads : int, optional
@@ -352,8 +352,9 @@ def _check_shapes(xshape: tuple[int, ...], yshape: tuple[int, ...]) -> None:
 
 def _result(per_channel: dict[str, list[float]], window: Window, params: MetricParams
             ) -> MetricResult:
-    scores = {name: float(np.mean(per_channel[name])) for name in MAP_NAMES}
-    return MetricResult(**scores, per_channel=per_channel, window=window, params=params)
+    ssim, cs, l1, ssim_l1 = (float(np.mean(per_channel[name])) for name in MAP_NAMES)
+    return MetricResult(ssim, cs, l1, ssim_l1, per_channel=per_channel, window=window,
+                        params=params)
 
 
 def _mix(similarities: list[float], l1s: list[float], alpha: float) -> list[float]:

@@ -388,9 +388,11 @@ def _compute_fast(
     squared_errors: list[float] = []
     finder = None
     if local_window is not None:
-        from .masked import WorstWindowFinder
+        from .masked import RegionWindowFinder
 
-        finder = WorstWindowFinder(height, width, local_window)
+        rm = window.radius if params.mean_over == "valid" else 0
+        finder = RegionWindowFinder(height, width, local_window, (rm, height - rm),
+                                    (rm, width - rm), xs.shape[2])
     means, maps = fast.strip_metrics(
         xs, ys, params, window, data_range, names=("ssim", "cs", "l1"),
         return_maps=return_maps, strip_rows=strip_rows, threads=threads, divisor=divisor,

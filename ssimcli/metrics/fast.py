@@ -621,31 +621,35 @@ class _StripJob:
 
 
 class _OrderedFeed:
-    """Hands strips to a `masked.WorstWindowFinder` in row order, whichever thread ends first.
+    """Hands strips to a `masked.RegionWindowFinder` in row order, whichever thread ends first.
 
-    A strip that finishes early waits (as its channel-mean rows, a fraction of the strip) until
-    the ones above it are in; threads take strips in order, so few ever wait.
+    Each strip is reduced to its channel-summed SSIM rows (float64, zero outside the averaging
+    region); a strip that finishes early waits, as those rows, until the ones above it are in.
+    Threads take strips in order, so few ever wait.
     """
 
     def __init__(self, finder: Any, plan: _Plan):
         self.finder = finder
         self.plan = plan
         self.lock = threading.Lock()
-        self.waiting: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.waiting: dict[int, np.ndarray] = {}
         self.next = 0
-        self.columns = np.zeros(plan.width)
-        self.columns[plan.mean_cols[0]:plan.mean_cols[1]] = 1.0
 
     def put(self, index: int, ssim: np.ndarray, start: int, rows: int) -> None:
-        plane = ssim.mean(axis=2, dtype=np.float64)
-        inside = (np.arange(start, start + rows) >= self.plan.mean_rows[0]) & (
-            np.arange(start, start + rows) < self.plan.mean_rows[1])
-        weights = inside[:, None] * self.columns[None, :]
-        plane *= weights
+        plan = self.plan
+        summed = np.zeros((rows, plan.width))
+        lo = max(plan.mean_rows[0], start) - start
+        hi = min(plan.mean_rows[1], start + rows) - start
+        c0, c1 = plan.mean_cols
+        if hi > lo and c1 > c0:
+            region = summed[lo:hi, c0:c1]
+            np.add(region, ssim[lo:hi, c0:c1, 0], out=region)
+            for channel in range(1, plan.channels):
+                np.add(region, ssim[lo:hi, c0:c1, channel], out=region)
         with self.lock:
-            self.waiting[index] = (plane, weights)
+            self.waiting[index] = summed
             while self.next in self.waiting:
-                self.finder.add(*self.waiting.pop(self.next))
+                self.finder.add(self.waiting.pop(self.next))
                 self.next += 1
 
 
@@ -754,7 +758,7 @@ def strip_metrics(
     squared_errors : list, optional
         When given, receives the per-channel float64 sums of ``((x - y) / divisor)^2`` (for
         PSNR), taken from the values as given in the same pass.
-    local : masked.WorstWindowFinder, optional
+    local : masked.RegionWindowFinder, optional
         Fed, in row order, with the channel-mean SSIM of each strip over the averaging region:
         the worst local window comes out of the same pass, without maps.
 

@@ -216,6 +216,64 @@ class WorstWindowFinder:
         return LocalWorst(value, x, y, self.size, self.size, weight / area)
 
 
+class RegionWindowFinder:
+    """`WorstWindowFinder` for the common case, weights = 1 inside a rectangle, 0 outside.
+
+    The weight of every window then follows from two 1-D counts, and only the values need box
+    sums: OpenCV's running-sum box filter, in float64, over the last ``size - 1`` rows plus the
+    new ones. Fed channel-summed rows (``channels`` says how many were added up).
+    """
+
+    def __init__(self, height: int, width: int, size: int, rows: tuple[int, int],
+                 cols: tuple[int, int], channels: int = 1, min_coverage: float = 0.5):
+        self.size = max(1, min(size, height, width))
+        self.height, self.width, self.channels = height, width, channels
+        self.min_weight = min_coverage * self.size * self.size
+        self.rows, self.cols = rows, cols
+        inside = np.zeros(width)
+        inside[cols[0]:cols[1]] = 1.0
+        table = np.concatenate([[0.0], np.cumsum(inside)])
+        self._col_counts = table[self.size:] - table[:-self.size]  # (W - size + 1,)
+        self._carry = np.zeros((0, width))
+        self._row = 0
+        self.best: tuple[float, int, int, float] | None = None
+
+    def add(self, sums: np.ndarray) -> None:
+        """The next rows of the channel-summed map, ``(n, W)`` float64, zero outside the rectangle."""
+        import cv2
+
+        band = np.concatenate([self._carry, sums]) if len(self._carry) else sums
+        top = self._row - len(self._carry)
+        self._row += len(sums)
+        keep = max(0, len(band) - (self.size - 1)) if self.size > 1 else len(band)
+        self._carry = band[keep:]
+        count = len(band) - self.size + 1
+        if count <= 0:
+            return
+        boxed = cv2.boxFilter(band, cv2.CV_64F, (self.size, self.size), anchor=(0, 0),
+                              normalize=False, borderType=cv2.BORDER_CONSTANT)
+        value_sums = boxed[:count, :self.width - self.size + 1]
+        tops = np.arange(top, top + count)
+        row_table = np.clip(np.minimum(tops + self.size, self.rows[1])
+                            - np.maximum(tops, self.rows[0]), 0, None)
+        weight_sums = row_table[:, None] * self._col_counts[None, :]
+        eligible = weight_sums >= self.min_weight
+        if not eligible.any():
+            return
+        means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
+        y, x = np.unravel_index(int(np.argmin(means)), means.shape)
+        value = float(means[y, x]) / self.channels
+        if self.best is None or value < self.best[0]:
+            self.best = (value, int(x), int(y) + top, float(weight_sums[y, x]))
+
+    def result(self) -> LocalWorst | None:
+        if self.best is None:
+            return None
+        value, x, y, weight = self.best
+        area = float(self.size * self.size)
+        return LocalWorst(value, x, y, self.size, self.size, weight / area)
+
+
 def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,
                  min_coverage: float = 0.5, block_rows: int = 256) -> LocalWorst | None:
     """The lowest weighted mean of ``map_`` over all overlapping ``size``-pixel square windows.

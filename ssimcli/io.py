@@ -296,7 +296,7 @@ def parse_background(value: str | tuple[float, ...] | None) -> tuple[float, floa
     except ValueError:
         parts = ()
     if len(parts) == 3 and all(0 <= p <= 1 for p in parts):
-        return parts  # type: ignore[return-value]
+        return parts
     raise SettingError("background", f"must be white, black, #rrggbb or r,g,b in [0, 1]; got {value!r}")
 
 

@@ -496,7 +496,7 @@ def _squared_error_sums(ws: _Workspace, x: np.ndarray, y: np.ndarray, start: int
     if x.dtype == np.uint8 and y.dtype == np.uint8:
         # Differences of 8-bit values and their squares (< 2^16) are exact in float32, and
         # OpenCV sums float32 in double: the same exact sums at half the memory traffic.
-        squares = ws.squares32[:rows]
+        squares: np.ndarray = ws.squares32[:rows]
     else:
         squares = ws.squares[:rows]
     np.subtract(x[start:start + rows], y[start:start + rows], out=squares, dtype=squares.dtype)

@@ -258,6 +258,7 @@ def compute(
     threads: int | None = None,
     divisor: float = 1.0,
     local_window: int | None = None,
+    map_sink: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> MetricResult:
     """SSIM, CS, Gaussian-weighted L1, their mix and PSNR of two images (MS-SSIM if asked).
 
@@ -295,6 +296,11 @@ def compute(
         averaging region (``result.local``, a `masked.LocalWorst`; windows at least half
         inside the region count). On the fast path it comes from the same strip pass, with
         no maps and no image-sized tables.
+    map_sink : callable, optional
+        ``sink(start, {name: (n, W, C) maps of rows start:start + n})`` for ``ssim``, ``cs``,
+        ``l1`` and ``ssim_l1``: the fast path hands over each strip as it is made (from its
+        threads, in any order; see `fast.MapSink`), so maps can be written out without being
+        held whole; the reference path calls it once with the whole maps.
 
     Returns
     -------
@@ -306,7 +312,7 @@ def compute(
     method = resolve_method(method, backend, separable_filter)
     if method == "fast":
         return _compute_fast(x, y, params, data_range, ms_ssim, return_maps, strip_rows,
-                             threads, divisor, local_window)
+                             threads, divisor, local_window, map_sink)
     separable_filter = separable_filter or reference_filter
     xp = backend.xp
     xs = as_planes(x, xp, params.dtype, divisor)
@@ -328,8 +334,12 @@ def compute(
             first_scale=(per_channel["ssim"], per_channel["cs"]),
         )
         _add_ms_ssim(result, values)
-    if return_maps:
-        result.maps = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
+    if return_maps or map_sink is not None:
+        whole = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
+        if map_sink is not None:
+            map_sink(0, whole)
+        if return_maps:
+            result.maps = whole
     return result
 
 
@@ -373,6 +383,7 @@ def _compute_fast(
     x: Any, y: Any, params: MetricParams, data_range: float, with_ms_ssim: bool,
     return_maps: bool, strip_rows: int | None, threads: int | None, divisor: float = 1.0,
     local_window: int | None = None,
+    map_sink: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> MetricResult:
     """`compute` on the CPU by strips (`fast.strip_metrics`): same results, bounded memory.
 
@@ -396,7 +407,7 @@ def _compute_fast(
     means, maps = fast.strip_metrics(
         xs, ys, params, window, data_range, names=("ssim", "cs", "l1"),
         return_maps=return_maps, strip_rows=strip_rows, threads=threads, divisor=divisor,
-        squared_errors=squared_errors, local=finder,
+        squared_errors=squared_errors, local=finder, map_sink=map_sink,
     )
     # The mix is linear: its mean is the mix of the means, and its map is only built if kept.
     means["ssim_l1"] = _mix(means["ssim"], means["l1"], params.alpha)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +162,13 @@ def _map_indices(index: np.ndarray, n: int, padding: str) -> tuple[np.ndarray, n
     return np.clip(index, 0, n - 1), (outside if padding == "zero" else None)
 
 
+#: Receives the maps of image rows ``start:start + n`` as ``{name: (n, W, C) array}``, for
+#: ``ssim``, ``cs``, ``l1`` and ``ssim_l1``. Called from the engine's threads, strips in any
+#: order and concurrently; the arrays are reused once it returns, so it must copy what it keeps.
+MapSink = Callable[[int, dict[str, np.ndarray]], None]
+MAP_KINDS = ("ssim", "cs", "l1", "ssim_l1")
+
+
 def _cv2() -> Any:
     import cv2
 
@@ -253,6 +260,7 @@ class _Workspace:
         self.squares = np.empty(shape, dtype=np.float64)
         self.squares32 = np.empty(shape, dtype=np.float32)
         self.centre = np.zeros((c,), dtype=plan.dtype)
+        self.sink_maps: dict[str, np.ndarray] | None = None
         self.key = _workspace_key(plan)
 
 
@@ -396,7 +404,7 @@ def _filter_band(ws: _Workspace, plan: _Plan, rows: int) -> None:
 
 
 def _strip_maps(ws: _Workspace, plan: _Plan, rows: int,
-                maps_out: dict[str, np.ndarray] | None, start: int) -> dict[str, np.ndarray]:
+                dest: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
     """Per-pixel maps of the filtered strip, each ``(rows, W, C)``.
 
     The formula of `core.maps_from_moments` in fewer passes: ``cv2.addWeighted`` gives
@@ -416,7 +424,7 @@ def _strip_maps(ws: _Workspace, plan: _Plan, rows: int,
     t1, t2, t3, t4 = ws.t1[:rows], ws.t2[:rows], ws.t3[:rows], ws.t4[:rows]
 
     def target(name: str, fallback: np.ndarray) -> np.ndarray:
-        return maps_out[name][start:start + rows] if maps_out is not None else fallback
+        return dest[name] if dest is not None else fallback
 
     scale = 1.0
     if params.sample_covariance and plan.window.size > 1:
@@ -457,9 +465,9 @@ def _strip_maps(ws: _Workspace, plan: _Plan, rows: int,
         np.clip(cs, 0, 1, out=cs)
     if plan.kinds > _ABSDIFF:
         maps["l1"] = f[_ABSDIFF]
-        if maps_out is not None:
-            np.copyto(maps_out["l1"][start:start + rows], f[_ABSDIFF])
-            mix = maps_out["ssim_l1"][start:start + rows]
+        if dest is not None:
+            np.copyto(dest["l1"], f[_ABSDIFF])
+            mix = dest["ssim_l1"]
             # alpha (1 - ssim) + (1 - alpha) l1
             _checked(cv2.addWeighted(maps["ssim"], -params.alpha, f[_ABSDIFF],
                                      1 - params.alpha, params.alpha, dst=mix), mix)
@@ -569,9 +577,10 @@ class _StripJob:
 
     def __init__(self, plan: _Plan, x: np.ndarray, y: np.ndarray, divisor: float,
                  maps_out: dict[str, np.ndarray] | None, want_errors: bool,
-                 feed: _OrderedFeed | None):
+                 feed: _OrderedFeed | None, map_sink: MapSink | None = None):
         self.plan, self.x, self.y, self.divisor = plan, x, y, divisor
         self.maps_out, self.want_errors, self.feed = maps_out, want_errors, feed
+        self.map_sink = map_sink
         # One row of sums per strip, added in strip order at the end: the result does not
         # depend on which thread ran which strip.
         self.sums = np.zeros((plan.strips, len(plan.names) + int(want_errors), plan.channels))
@@ -613,11 +622,27 @@ class _StripJob:
             self.sums[index, -1] = _squared_error_sums(ws, self.x, self.y, start, rows)
         _fill_band(ws, plan, self.x, self.y, start, rows, self.divisor)
         _filter_band(ws, plan, rows)
-        maps = _strip_maps(ws, plan, rows, self.maps_out, start)
+        dest = self.destination(ws, start, rows)
+        maps = _strip_maps(ws, plan, rows, dest)
         for i, name in enumerate(plan.names):
             self.sums[index, i] = _strip_sums(plan, maps[name], start, rows)
         if self.feed is not None:
             self.feed.put(index, maps["ssim"], start, rows)
+        if self.map_sink is not None and dest is not None:
+            self.map_sink(start, dest)
+
+    def destination(self, ws: _Workspace, start: int, rows: int
+                    ) -> dict[str, np.ndarray] | None:
+        """Where this strip's maps go: rows of the whole maps, else the thread's strip arrays
+        for the sink (made on first use), else nowhere."""
+        if self.maps_out is not None:
+            return {name: array[start:start + rows] for name, array in self.maps_out.items()}
+        if self.map_sink is None:
+            return None
+        if ws.sink_maps is None:
+            shape = (self.plan.strip, self.plan.width, self.plan.channels)
+            ws.sink_maps = {name: np.empty(shape, dtype=self.plan.dtype) for name in MAP_KINDS}
+        return {name: array[:rows] for name, array in ws.sink_maps.items()}
 
 
 class _OrderedFeed:
@@ -733,6 +758,7 @@ def strip_metrics(
     divisor: float = 1.0,
     squared_errors: list[float] | None = None,
     local: Any = None,
+    map_sink: MapSink | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, np.ndarray] | None]:
     """Per-channel region means (and optionally maps) of two ``(H, W, C)`` images, by strips.
 
@@ -761,6 +787,9 @@ def strip_metrics(
     local : masked.RegionWindowFinder, optional
         Fed, in row order, with the channel-mean SSIM of each strip over the averaging region:
         the worst local window comes out of the same pass, without maps.
+    map_sink : callable, optional
+        Called with each strip's maps as they are made (see `MapSink`), so that they can be
+        written out while they are in cache, without ever holding whole maps.
 
     Returns
     -------
@@ -769,16 +798,17 @@ def strip_metrics(
     maps : dict or None
     """
     names = tuple(names)
-    with_l1 = "l1" in names or return_maps
+    want_maps = return_maps or map_sink is not None
+    with_l1 = "l1" in names or want_maps
     height, width, channels = x.shape
     plan = _make_plan((height, width, channels), params, window, data_range, names, with_l1,
-                      return_maps, strip_rows)
+                      want_maps, strip_rows)
     maps_out = None
     if return_maps:
         maps_out = {name: np.empty((height, width, channels), dtype=plan.dtype)
-                    for name in ("ssim", "cs", "l1", "ssim_l1")}
+                    for name in MAP_KINDS}
     job = _StripJob(plan, x, y, divisor, maps_out, squared_errors is not None,
-                    _OrderedFeed(local, plan) if local is not None else None)
+                    _OrderedFeed(local, plan) if local is not None else None, map_sink)
     threads = default_threads() if threads is None else max(1, int(threads))
     threads = max(1, min(threads, plan.strips, x.size // _THREAD_MIN_SAMPLES))
     errors = job.run_on(threads)

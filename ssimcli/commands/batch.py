@@ -209,7 +209,6 @@ def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, map
     import time
 
     from ..batch import make_tasks, pair_threads, run_tasks
-    from ..progress import progress_bar
 
     started = time.perf_counter()
     # Workers start here, before the progress bar's thread exists (see batch.run_local); no
@@ -217,17 +216,27 @@ def _score(report: Any, todo: list[Any], options: Any, maps_dir: str | None, map
     jobs = max(1, min(jobs, len(todo)))
     tasks = make_tasks(todo, options, maps_dir, map_request, threads=pair_threads(jobs, scheduler))
     rows = run_tasks(tasks, jobs=jobs, scheduler=scheduler, device=options.device)
-    with progress_bar(progress, len(todo)) as advance:
+    drain(rows, report, sink, say, progress, len(todo))
+    report.elapsed = time.perf_counter() - started
+
+
+def drain(rows: Any, report: Any, sink: Any, say: Any, progress: bool, total: int,
+          label: Any = None) -> None:
+    """Take every row as it finishes: into the report and the sink, errors onto stderr, one
+    step of the progress bar each. ``label(row)`` prefixes an error line (the method)."""
+    from ..progress import progress_bar
+
+    with progress_bar(progress, total) as advance:
         say.printer = advance.print
         for row in rows:
             report.add(row)
             sink.write(row)
             if row["status"] == "error":
-                say(f"error: {row['error']}")
+                prefix = f"{label(row)}: " if label is not None else ""
+                say(f"error: {prefix}{row['error']}")
             advance()
         say.printer = None
-    report.scored_now = len(todo)
-    report.elapsed = time.perf_counter() - started
+    report.scored_now = total
 
 
 def _maps_of_worst(report: Any, pairing: Any, options: Any, maps_dir: str, map_request: Any,

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import ExitCode, UsageError
 from ..methods import METHOD, Method, MethodsReport
 from ..options import CompareOptions, MapRequest, Thresholds
-from .batch import STDERR_LINES, _check_outputs, _report_unmatched, report_ambiguous
+from .batch import STDERR_LINES, _check_outputs, _report_unmatched, drain, report_ambiguous
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,6 @@ def _score(run: MethodsRun, report: MethodsReport, methods: list[Method],
            done: set[tuple[str, str]], sink: Any, say: Any) -> None:
     from ..batch import pair_threads, run_tasks
     from ..methods import candidate_methods, make_jobs, unbundle
-    from ..progress import progress_bar
 
     started = time.perf_counter()
     maps_dir = run.maps_dir if run.maps_worst is None else None
@@ -136,16 +135,7 @@ def _score(run: MethodsRun, report: MethodsReport, methods: list[Method],
     total = sum(len(m.pairing.pairs) for m in methods) - len(done)
     results = run_tasks(jobs, jobs=workers, scheduler=run.scheduler, device=run.options.device)
     rows = unbundle(results, None if grouped else candidate_methods(methods))
-    with progress_bar(run.progress, total) as advance:
-        say.printer = advance.print
-        for row in rows:
-            report.add(row)
-            sink.write(row)
-            if row["status"] == "error":
-                say(f"error: {row[METHOD]}: {row['error']}")
-            advance()
-        say.printer = None
-    report.scored_now = total
+    drain(rows, report, sink, say, run.progress, total, label=lambda row: row[METHOD])
     report.elapsed = time.perf_counter() - started
 
 

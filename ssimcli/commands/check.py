@@ -60,7 +60,7 @@ def rule_options(func: Any) -> Any:
 @click.option("--fail-on-new", is_flag=True, default=False,
               help="A candidate with no baseline is a regression (default: only reported).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a self-contained HTML report to FILE.")
+              help="Write a review page to FILE, its pictures to FILE's folder (FILE_files/).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None,
               help="Write JUnit XML (one testcase per image) to FILE.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
@@ -101,7 +101,7 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     given = _given_rules(kwargs, ignore, mask)
     if not _given(ctx, "fail_on_new") and "fail_on_new" in config.settings:
         fail_on_new = bool(config.settings["fail_on_new"])
-    resolve_rules("", given, config)  # bad settings stop the run before any work
+    run_rules = resolve_rules("", given, config)  # bad settings stop the run before any work
 
     pairing = pair_directories(baseline_dir, candidate_dir)
     _remove_stale_temps(baseline_dir)
@@ -115,14 +115,18 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
 
     report = CheckReport(str(baseline_dir), str(candidate_dir), missing=list(pairing.missing),
                          extra=list(pairing.extra), fail_on_new=fail_on_new)
-    previews: dict[str, dict[str, str]] = {}
+    previews: dict[str, Any] = {}
     rules_by_name = {pair.name: resolve_rules(pair.name, given, config) for pair in pairing.pairs}
+    assets = None
+    if html_path:
+        from ..review_page import ReviewAssets
+
+        assets = ReviewAssets(html_path)
 
     def keep_preview(item: Any) -> None:
-        if html_path and item.loaded is not None:
-            from ..reports import make_previews
-
-            previews[item.name] = make_previews(item, *item.loaded)
+        # The review page's pictures are written as the run goes, not held until the end.
+        if assets is not None:
+            previews[item.name] = assets.for_item(item)
 
     for item in run_checks(pairing.pairs, options, rules_by_name, jobs=jobs,
                            keep_maps=html_path is not None, on_item=keep_preview):
@@ -132,7 +136,14 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
 
     if update_baseline:
         _update(report, options.max_pixels)
-    _write_outputs(report, previews, html_path, junit_path, json_path, to_json)
+    _write_outputs(report, junit_path, json_path, to_json)
+    if assets is not None:
+        from ..check import usable_cores
+        from ..review_page import RunSettings, write_review_page
+
+        write_review_page(assets, report, previews,
+                          RunSettings.from_run(options, run_rules, config.path),
+                          jobs=jobs or usable_cores())
     _tell(report)
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
@@ -225,8 +236,8 @@ def _accept_changes(report: Any, max_pixels: int) -> list[tuple[str, str]]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: str | None,
-                   junit_path: str | None, json_path: str | None, to_json: Any) -> None:
+def _write_outputs(report: Any, junit_path: str | None, json_path: str | None,
+                   to_json: Any) -> None:
     from ..console import data, rich_console, warning
     from ..errors import OutputError
     from ..output import is_stdout, write_text
@@ -234,7 +245,6 @@ def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: 
         append_step_summary,
         github_annotations,
         github_enabled,
-        html_report,
         junit_xml,
         step_summary_markdown,
         terminal_table,
@@ -246,8 +256,6 @@ def _write_outputs(report: Any, previews: dict[str, dict[str, str]], html_path: 
         rich_console().print(terminal_table(report))
         if json_path:
             write_text(json_path, to_json(report.to_dict()))
-    if html_path:
-        write_text(html_path, html_report(report, previews))
     if junit_path:
         write_text(junit_path, junit_xml(report))
     if github_enabled():

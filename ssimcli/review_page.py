@@ -484,6 +484,7 @@ def _item_entry(item: ImageCheck, images: CardImages, report: CheckReport) -> En
         kind, label, rank = "fail", "size changed" if size else "failed", 1
         why = describe_failure(item) if item.checks else ""
     if size:
+        label = "size changed"
         why = _size_text(size) + (f"; {why}" if why and not why.startswith("cannot") else "")
         if item.status == "error":
             why += f" ({item.error})"

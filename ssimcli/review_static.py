@@ -197,8 +197,12 @@ JS = """
     });
   });
   // A link may ask for an order: report.html#sort=score (or name, score-desc, failures).
-  var wanted = /[#&]sort=([a-z-]+)/.exec(window.location.hash);
-  sortAll(wanted ? wanted[1] : 'failures');
+  function sortFromHash(){
+    var wanted = /[#&]sort=([a-z-]+)/.exec(window.location.hash);
+    sortAll(wanted ? wanted[1] : 'failures');
+  }
+  window.addEventListener('hashchange', sortFromHash);
+  sortFromHash();
   document.body.dataset.ready = '1';
 })();
 """

@@ -162,7 +162,7 @@ def difference_view(baseline: np.ndarray, candidate: np.ndarray,
 def _block_any(mask: np.ndarray, block: int) -> np.ndarray:
     height, width = mask.shape
     padded = np.pad(mask, ((0, (-height) % block), (0, (-width) % block)))
-    return padded.reshape(padded.shape[0] // block, block, -1, block).any(axis=(1, 3))
+    return np.asarray(padded.reshape(padded.shape[0] // block, block, -1, block).any(axis=(1, 3)))
 
 
 def change_boxes(changed: np.ndarray, margin: int = BOX_MARGIN) -> list[Box]:
@@ -268,7 +268,7 @@ class CardImages:
 
 def size_change_of(item: ImageCheck) -> dict[str, list[int]] | None:
     """``{"baseline": [w, h], "candidate": [w, h]}`` when the check reports a size change."""
-    value = getattr(item, "size_change", None) or item.record.get("size_change")
+    value: Any = getattr(item, "size_change", None) or item.record.get("size_change")
     try:
         return {role: [int(v) for v in value[role]] for role in ("baseline", "candidate")}
     except (KeyError, TypeError, ValueError):
@@ -335,6 +335,8 @@ class ReviewAssets:
             if item.loaded is None:
                 return CardImages()
             return CardImages(thumb=self._thumb(key, display_rgb(item.loaded[1])))
+        ref: np.ndarray | None
+        cand: np.ndarray | None
         if item.loaded is not None:
             ref, cand = display_rgb(item.loaded[0]), display_rgb(item.loaded[1])
         else:  # a size change or an error: show whatever decodes
@@ -344,24 +346,31 @@ class ReviewAssets:
             images.baseline = self._full(key, "baseline", ref)
         if cand is not None:
             images.candidate = self._full(key, "candidate", cand)
-        if ref is not None and cand is not None and ref.shape != cand.shape:
+        if ref is None or cand is None:
+            return images
+        if ref.shape != cand.shape:
             images.size_change = images.size_change or {
                 "baseline": [ref.shape[1], ref.shape[0]], "candidate": [cand.shape[1], cand.shape[0]]}
-        if images.size_change is None and ref is not None and cand is not None:
-            indices, images.boxes = difference_view(ref, cand, item.compare_area)
-            images.diff = self._palette(key, "diff", indices, _diff_palette())
-            if item.ssim_map is not None:
-                images.heatmap = self._palette(key, "heatmap",
-                                               heatmap_indices(item.ssim_map, item.compare_area),
-                                               _heat_palette())
+        if images.size_change is None:
+            self._changes(key, item, ref, cand, images)
         return images
+
+    def _changes(self, key: str, item: ImageCheck, ref: np.ndarray, cand: np.ndarray,
+                 images: CardImages) -> None:
+        """The difference view, the boxes around the changes and the SSIM heatmap."""
+        indices, images.boxes = difference_view(ref, cand, item.compare_area)
+        images.diff = self._palette(key, "diff", indices, _diff_palette())
+        if item.ssim_map is not None:
+            heat = heatmap_indices(item.ssim_map, item.compare_area)
+            images.heatmap = self._palette(key, "heatmap", heat, _heat_palette())
 
     def for_file(self, name: str, path: str | Path, role: str) -> CardImages:
         """The one picture of a missing (``role="baseline"``) or new (``"candidate"``) image."""
+        images = CardImages()
         rgb = _load_rgb(str(path))
-        if rgb is None:
-            return CardImages()
-        return CardImages(**{role: self._full(asset_key(name), role, rgb)})
+        if rgb is not None:
+            setattr(images, role, self._full(asset_key(name), role, rgb))
+        return images
 
     def for_unpaired(self, report: CheckReport, jobs: int = 4) -> dict[str, CardImages]:
         """Pictures of every missing and new image, decoded ``jobs`` at a time."""

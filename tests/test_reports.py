@@ -1,23 +1,18 @@
-"""Reports of ``ssim-l1 check``: HTML (parsed, and rendered in headless Chromium when present),
-JUnit XML, GitHub Actions annotations and step summary. File names come from pull requests, so
-the tree holds names built to break naive HTML, XML and Markdown writers."""
+"""Reports of ``ssim-l1 check``: JUnit XML, GitHub Actions annotations and step summary, JSON
+(the HTML review page: `test_review_page.py`). File names come from pull requests, so the tree
+holds names built to break naive XML and Markdown writers."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-# This name runs a script if it ever lands in the page as markup; the browser test looks for
-# the attribute it would set.
+# This name runs a script wherever a writer pastes it into markup (the step summary is HTML).
 XSS = "<img src=x onerror=document.body.setAttribute('data-pwned',1)>.png"
 QUOTES = "quote \"q\" & 'a' | pipe.png"
 LOCAL = "sub/local.png"
@@ -59,101 +54,6 @@ def tree(tmp_path_factory):
 
 def _check(run_cli, tree, *args, env=None):
     return run_cli("check", "base", "cand", "--min-local-ssim", "0.9", *args, cwd=tree, env=env)
-
-
-class _Collector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def _parse(text: str) -> _Collector:
-    parser = _Collector()
-    parser.feed(text)
-    parser.close()
-    return parser
-
-
-@pytest.fixture(scope="module")
-def html_report(tree, tmp_path_factory):
-    from conftest import _cli_command  # the installed CLI, as in run_cli
-
-    target = tree / "out" / "deep" / "report.html"
-    proc = subprocess.run([*_cli_command(), "check", "base", "cand", "--min-local-ssim", "0.9",
-                           "--html", str(target)], cwd=tree, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 1, proc.stderr
-    return target
-
-
-def test_html_is_self_contained_and_escapes_every_name(html_report):
-    text = html_report.read_text(encoding="utf-8")
-    page = _parse(text)
-    allowed = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "code",
-               "section", "button", "table", "thead", "tbody", "tr", "th", "td", "a", "article",
-               "div", "figure", "img", "figcaption", "span", "script", "ul", "li"}
-    assert {tag for tag, _ in page.tags} <= allowed  # no <b> from the NEW name
-    for tag, attrs in page.tags:
-        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
-        if tag == "img":
-            assert attrs["src"].startswith("data:image/png;base64,")
-        for key in ("src", "href"):
-            assert not (attrs.get(key) or "").startswith(("http:", "https:", "//"))
-    body = "".join(page.text)
-    for name in (XSS, QUOTES, LOCAL, NEW, MISSING):
-        assert name in body  # shown as text, exactly
-    # Three pictures per compared image: baseline, candidate, heatmap.
-    assert sum(tag == "img" for tag, _ in page.tags) == 9
-
-
-def test_html_lists_failures_first_and_outlines_the_local_region(html_report):
-    page = _parse(html_report.read_text(encoding="utf-8"))
-    cards = [attrs for tag, attrs in page.tags if tag == "article"]
-    statuses = [attrs["class"].split()[1] for attrs in cards]
-    assert statuses == sorted(statuses, key=lambda s: s != "fail")
-    assert statuses[-1] == "pass"
-    rows = [attrs for tag, attrs in page.tags if tag == "tr" and "data-rank" in attrs]
-    scores = [float(r["data-score"]) for r in rows if r["data-rank"] == "1"]
-    assert scores == sorted(scores)  # failures by score, worst first
-    regions = [attrs for tag, attrs in page.tags
-               if tag == "div" and attrs.get("class") == "region"]
-    assert len(regions) >= 3  # outlined on baseline, candidate and heatmap
-
-
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
-def test_html_renders_in_headless_chromium_without_running_names(html_report, tmp_path):
-    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"]
-    url = html_report.resolve().as_uri()
-    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True,
-                         timeout=120).stdout
-    page = _parse(dom)
-    body = [attrs for tag, attrs in page.tags if tag == "body"][0]
-    assert body.get("data-sorted") == "failures"  # the page's script ran
-    assert "data-pwned" not in body  # and nothing from a file name did
-    assert sum(tag == "img" for tag, _ in page.tags) == 9
-    # The sorting script really reorders: ask for name order through the URL.
-    by_name = _parse(subprocess.run([*base, "--dump-dom", url + "#sort=name"],
-                                    capture_output=True, text=True, timeout=120).stdout)
-    names = [attrs["data-name"] for tag, attrs in by_name.tags if tag == "article"]
-    assert names == sorted(names) and len(names) == 3
-    rows = [attrs["data-name"] for tag, attrs in by_name.tags
-            if tag == "tr" and "data-name" in attrs]
-    assert rows == sorted(rows, key=lambda n: [ord(c) for c in n]) and len(rows) == 5
-    shot = tmp_path / "report.png"
-    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1400,1000", url],
-                   capture_output=True, timeout=120)
-    picture = iio.imread(shot)
-    assert picture.shape[:2] == (1000, 1400)
-    assert picture[..., :3].std() > 10  # not a blank page
 
 
 def test_junit_has_one_testcase_per_image_with_values_and_limits(tree, run_cli):

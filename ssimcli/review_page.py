@@ -43,9 +43,11 @@ from urllib.parse import quote
 import numpy as np
 
 from .check import CheckReport, ImageCheck, describe_failure
+from .console import printable
 from .errors import SsimCliError
+from .output import write_bytes
 from .review_static import CSS, JS, script_hash
-from .writers import METRIC_LABELS, atomic_write_bytes
+from .writers import METRIC_LABELS
 
 if TYPE_CHECKING:
     from .check import Rules
@@ -68,7 +70,8 @@ LIMIT_NAMES = {  # rule key -> (metric shown, comparison)
     "min_local_ssim": ("local SSIM", ">="),
 }
 _ASSET_NAME = re.compile(r"[0-9a-f]{16}-(baseline|candidate|diff|heatmap|thumb)\.(png|jpg)")
-# C0/C1 controls, DEL, bidi overrides and lone surrogates (undecodable bytes of a file name).
+# What `console.printable` escapes (C0/C1 controls, DEL, undecodable bytes of a file name), and
+# the bidi controls, which would show a name in another order than it has.
 _HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 Box = tuple[int, int, int, int]  # x, y, width, height in image pixels
@@ -78,10 +81,8 @@ Box = tuple[int, int, int, int]  # x, y, width, height in image pixels
 
 
 def _escape_one(char: str) -> str:
-    code = ord(char)
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    shown = printable(char)  # the console's escapes: \x1b, and \xff for a byte that was not UTF-8
+    return shown if shown != char else f"\\u{ord(char):04x}"  # a bidi control
 
 
 def visible(text: str) -> str:
@@ -292,17 +293,14 @@ class ReviewAssets:
     """
 
     def __init__(self, page: str | Path) -> None:
-        page = Path(page)
-        self.folder = page.with_name(page.stem + ASSET_SUFFIX)
+        self.page = Path(page)
+        self.folder = self.page.with_name(self.page.stem + ASSET_SUFFIX)
         self._written: set[str] = set()
         self._lock = threading.Lock()
-        umask = os.umask(0)  # read once, here: os.umask is process-wide, workers must not race
-        os.umask(umask)
-        self.mode = 0o666 & ~umask
 
     def _store(self, key: str, kind: str, image: Any, fmt: str = "PNG") -> Picture:
         filename = f"{key}-{kind}.{'jpg' if fmt == 'JPEG' else 'png'}"
-        write_file(self.folder / filename, _encode(image, fmt), self.mode)
+        write_bytes(self.folder / filename, _encode(image, fmt))
         with self._lock:
             self._written.add(filename)
         return Picture(quote(self.folder.name) + "/" + filename, image.width, image.height)
@@ -392,16 +390,6 @@ class ReviewAssets:
                     os.unlink(entry.path)
                 except OSError:
                     pass
-
-
-def write_file(path: Path, data: bytes, mode: int) -> None:
-    """Atomic write (temp file + rename), then the usual permissions so that CI artefact
-    uploaders and web servers can read the file (the temp file is private)."""
-    atomic_write_bytes(path, data)
-    try:
-        os.chmod(path, mode)
-    except OSError:
-        pass
 
 
 # --------------------------------------------------------------------------- settings
@@ -800,11 +788,11 @@ def review_page_html(report: CheckReport, images: dict[str, CardImages],
     ])
 
 
-def write_review_page(path: str | Path, report: CheckReport, images: dict[str, CardImages],
-                      settings: RunSettings, assets: ReviewAssets, jobs: int = 4) -> None:
-    """Write the page (and the pictures of missing and new images) beside the pictures the
-    run wrote through ``assets``; then remove pictures an earlier run left there."""
+def write_review_page(assets: ReviewAssets, report: CheckReport, images: dict[str, CardImages],
+                      settings: RunSettings, jobs: int = 4) -> None:
+    """Write the page ``assets.page`` (and the pictures of missing and new images) beside the
+    pictures the run wrote through ``assets``; then remove pictures an earlier run left there."""
     every = {**images, **assets.for_unpaired(report, jobs)}
     text = review_page_html(report, every, settings)
-    write_file(Path(path), text.encode("utf-8"), assets.mode)
+    write_bytes(assets.page, text.encode("utf-8"))
     assets.prune()

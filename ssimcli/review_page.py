@@ -47,7 +47,7 @@ from .console import printable
 from .errors import SsimCliError
 from .output import write_bytes
 from .review_static import CSS, JS, script_hash
-from .writers import METRIC_LABELS
+from .vocabulary import LIMITS, METRIC_LABELS, METRICS
 
 if TYPE_CHECKING:
     from .check import Rules
@@ -64,9 +64,10 @@ BOX_CLEARANCE = 16  # boxes closer than this are merged, so no outline crosses a
 MAX_BOXES = 12  # more clusters than this: one box around them all
 DIFF_FADE = 0.3  # how much of the baseline's darkness the difference view keeps
 LABELS = {**METRIC_LABELS, "local_ssim": "local SSIM"}
-LIMIT_NAMES = {  # rule key -> (metric shown, comparison)
-    "min_ssim": ("SSIM", ">="), "min_cs": ("CS", ">="), "max_l1": ("L1 (Gauss)", "<="),
-    "max_ssim_l1": ("SSIM-L1", "<="), "min_ms_ssim": ("MS-SSIM", ">="),
+#: rule key -> (metric shown, comparison), from the one vocabulary of limits.
+LIMIT_NAMES = {
+    **{limit.name: (METRIC_LABELS[limit.metric], ">=" if limit.kind == "min" else "<=")
+       for limit in LIMITS},
     "min_local_ssim": ("local SSIM", ">="),
 }
 _ASSET_NAME = re.compile(r"[0-9a-f]{16}-(baseline|candidate|diff|heatmap|thumb)\.(png|jpg)")
@@ -418,6 +419,8 @@ class RunSettings:
                       "alpha (mix)": f"{params.alpha:g}", "padding": params.padding,
                       "mean over": params.mean_over, "colour": options.color,
                       "transparency": options.transparency}
+        if options.crop:
+            parameters["crop"] = f"{options.crop} px from every border"
         created = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S UTC")
         return cls(str(__version__), created, options.preset, parameters, rules.to_dict(),
                    None if config is None else str(config))
@@ -759,7 +762,7 @@ def _card(entry: Entry) -> str:
 
 
 def _metrics(report: CheckReport) -> list[str]:
-    order = ["ssim", "cs", "l1", "ssim_l1", "ms_ssim", "local_ssim"]
+    order = [*METRICS, "local_ssim"]
     seen = {c["metric"] for item in report.items for c in item.checks}
     return [m for m in order if m in seen] + sorted(seen - set(order))
 

@@ -220,7 +220,7 @@ def _heat_palette() -> list[int]:
     from .heatmap import colourise
 
     low, high = heatmap_scale()
-    colours = colourise(np.linspace(low, high, 255), low, high)
+    colours = colourise(np.linspace(low, high, 255)[None, :], low, high)[0]  # (H, W) in
     return [int(v) for v in colours.reshape(-1)] + [160, 160, 160]  # 255: ignored, grey
 
 
@@ -524,7 +524,7 @@ def _legend_gradient() -> str:
     from .heatmap import colourise
 
     low, high = heatmap_scale()
-    colours = colourise(np.linspace(low, high, 11), low, high)
+    colours = colourise(np.linspace(low, high, 11)[None, :], low, high)[0]
     stops = ",".join(f"rgb({r},{g},{b}) {10 * i}%" for i, (r, g, b) in enumerate(colours))
     return f"linear-gradient(to right,{stops})"
 

@@ -63,12 +63,12 @@ BOX_BLOCK = 8  # changed pixels closer than about this many pixels share one box
 BOX_CLEARANCE = 16  # boxes closer than this are merged, so no outline crosses another region
 MAX_BOXES = 12  # more clusters than this: one box around them all
 DIFF_FADE = 0.3  # how much of the baseline's darkness the difference view keeps
-LABELS = {**METRIC_LABELS, "local_ssim": "local SSIM"}
+LABELS = {**METRIC_LABELS, "local_ssim": "local SSIM", "changed_pixels": "changed px"}
 #: rule key -> (metric shown, comparison), from the one vocabulary of limits.
 LIMIT_NAMES = {
     **{limit.name: (METRIC_LABELS[limit.metric], ">=" if limit.kind == "min" else "<=")
        for limit in LIMITS},
-    "min_local_ssim": ("local SSIM", ">="),
+    "min_local_ssim": ("local SSIM", ">="), "max_changed_pixels": ("changed pixels", "<="),
 }
 _ASSET_NAME = re.compile(r"[0-9a-f]{16}-(baseline|candidate|diff|heatmap|thumb)\.(png|jpg)")
 # What `console.printable` escapes (C0/C1 controls, DEL, undecodable bytes of a file name), and
@@ -607,8 +607,10 @@ def _status_class(entry: Entry) -> str:
     return "st-size" if entry.label == "size changed" else f"st-{entry.kind}"
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.6f}"
+def _fmt(value: float | None, metric: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:g}" if metric == "changed_pixels" else f"{value:.6f}"
 
 
 def _limit(check: dict[str, Any]) -> str:
@@ -626,7 +628,7 @@ def _table(entries: list[Entry], metrics: list[str]) -> str:
                 cells.append("<td></td>")
                 continue
             cls = "num" + ("" if check["passed"] else " bad")
-            cells.append(f'<td class="{cls}">{_fmt(check["value"])} ({html.escape(_limit(check))})'
+            cells.append(f'<td class="{cls}">{_fmt(check["value"], check["metric"])} ({html.escape(_limit(check))})'
                          "</td>")
         rows.append(
             f'<tr class="k-{entry.kind}" {_data_attrs(entry)}>'
@@ -728,7 +730,7 @@ def _checks_table(checks: list[dict[str, Any]]) -> str:
         rows.append(
             f'<tr{"" if check["passed"] else " class=bad"}>'
             f"<td>{html.escape(LABELS.get(check['metric'], str(check['metric'])))}</td>"
-            f'<td class="num">{_fmt(check["value"])}</td><td>{html.escape(_limit(check))}</td>'
+            f'<td class="num">{_fmt(check["value"], check["metric"])}</td><td>{html.escape(_limit(check))}</td>'
             f'<td class="num">{margin}</td><td>{"pass" if check["passed"] else "FAIL"}</td>'
             f"<td>{html.escape(where)}</td></tr>")
     return ('<table class="checks"><thead><tr><th>metric</th><th>value</th><th>limit</th>'
@@ -754,7 +756,7 @@ def _card(entry: Entry) -> str:
             f'<img class="thumb" src="{thumb.url}" width="{thumb.width}" height="{thumb.height}" '
             f'alt="{_attr("candidate: " + visible(entry.name))}" loading="lazy" decoding="async">')
         line = " &middot; ".join(
-            f"{html.escape(LABELS.get(c['metric'], str(c['metric'])))} {_fmt(c['value'])}"
+            f"{html.escape(LABELS.get(c['metric'], str(c['metric'])))} {_fmt(c['value'], c['metric'])}"
             for c in entry.checks)
         return f'{head}{picture}<p class="note">{line}</p></article>'
     why = f'<p class="why{" bad" if entry.rank <= 2 else ""}">{_text(entry.why)}</p>' if entry.why else ""
@@ -762,7 +764,7 @@ def _card(entry: Entry) -> str:
 
 
 def _metrics(report: CheckReport) -> list[str]:
-    order = [*METRICS, "local_ssim"]
+    order = ["changed_pixels", *METRICS, "local_ssim"]
     seen = {c["metric"] for item in report.items for c in item.checks}
     return [m for m in order if m in seen] + sorted(seen - set(order))
 

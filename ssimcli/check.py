@@ -95,7 +95,6 @@ class ImageCheck:
     ssim_map: np.ndarray | None = field(default=None, repr=False)
     compare_area: np.ndarray | None = field(default=None, repr=False)
     loaded: tuple[Any, Any] | None = field(default=None, repr=False)
-    display_region: LocalWorst | None = field(default=None, repr=False)
     size_change: dict[str, list[int]] | None = None
 
     @classmethod
@@ -107,7 +106,7 @@ class ImageCheck:
             status=status, record=outcome.record, checks=outcome.checks,
             local=outcome.local, error=outcome.error, error_kind=outcome.error_kind,
             ssim_map=outcome.ssim_map, compare_area=outcome.compare_area,
-            loaded=outcome.loaded, display_region=outcome.display_region,
+            loaded=outcome.loaded,
         )
 
     @property

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import OutputError, UsageError
 
 FileId = tuple[int, int]
 
@@ -78,3 +78,17 @@ def map_files(directory: str | Path | None, names: Iterable[str] = ("",)) -> lis
     return [Path(directory, *name.split("/"), stem + suffix) if name
             else Path(directory, stem + suffix)
             for name in names for stem in MAP_NAMES for suffix in MAP_SUFFIXES]
+
+
+def refuse_folder_inside_trees(folder: str | Path | None, option: str,
+                               trees: Iterable[str | Path]) -> None:
+    """A folder of pictures the tool writes (maps, the review page's) must lie outside both
+    trees: its PNGs would be taken for inputs by the next run."""
+    if folder is None:
+        return
+    target = Path(folder).resolve()
+    for root in trees:
+        base = Path(root).resolve()
+        if target == base or base in target.parents:
+            raise UsageError(f"{option} {folder} lies inside {root}; choose a folder outside "
+                             "both trees so that its pictures are never taken for inputs")

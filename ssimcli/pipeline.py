@@ -130,7 +130,6 @@ class PairOutcome:
     ssim_map: np.ndarray | None = field(default=None, repr=False)
     compare_area: np.ndarray | None = field(default=None, repr=False)
     loaded: tuple[Any, Any] | None = field(default=None, repr=False)
-    display_region: LocalWorst | None = field(default=None, repr=False)
     #: ``{"baseline": [w, h], "candidate": [w, h]}`` when the error is a size change.
     size_change: dict[str, list[int]] | None = None
 
@@ -249,10 +248,6 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
         outcome.ssim_map = result.maps["ssim"].mean(axis=2)
         outcome.compare_area = weights if (rules.ignore or rules.mask) else None
         outcome.loaded = (ref, cand)
-        if outcome.status == FAILED and outcome.local is None and weights is not None:
-            # Only for the review page's outline: where the change is, even with the local
-            # rule off. It decides nothing.
-            outcome.display_region = worst_window(result.maps["ssim"], weights, rules.local_window)
 
 
 def _compare_writing_maps(job: PairJob, options: CompareOptions, ref: Any, cand: Any,

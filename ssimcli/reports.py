@@ -169,8 +169,9 @@ def junit_xml(report: CheckReport) -> str:
         cases.append(case)
     counts = {"tests": str(len(cases)), "failures": str(failures), "errors": str(errors),
               "skipped": str(skipped)}
-    root = ET.Element("testsuites", name="ssim-l1 check", **counts)
-    suite = ET.SubElement(root, "testsuite", name="ssim-l1 check", **counts)
+    attributes = {"name": "ssim-l1 check", **counts}
+    root = ET.Element("testsuites", attributes)
+    suite = ET.SubElement(root, "testsuite", attributes)
     suite.extend(cases)
     _make_printable(root)
     ET.indent(root)

@@ -286,6 +286,12 @@ def _load_rgb(path: str) -> np.ndarray | None:
         return None
 
 
+def asset_folder(page: str | Path) -> Path:
+    """The folder of the page's pictures: ``report.html`` -> ``report_files/`` beside it."""
+    page = Path(page)
+    return page.with_name(page.stem + ASSET_SUFFIX)
+
+
 class ReviewAssets:
     """Writes the page's pictures into the folder beside it, as the run goes.
 
@@ -295,7 +301,7 @@ class ReviewAssets:
 
     def __init__(self, page: str | Path) -> None:
         self.page = Path(page)
-        self.folder = self.page.with_name(self.page.stem + ASSET_SUFFIX)
+        self.folder = asset_folder(self.page)
         self._written: set[str] = set()
         self._lock = threading.Lock()
 

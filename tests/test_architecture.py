@@ -260,3 +260,10 @@ def test_gpu_batch_pipeline_keeps_going_past_a_bad_pair(tmp_path: Path) -> None:
     assert [rows[n]["status"] for n in sorted(rows)] == ["ok", "error", "ok"]
     assert str(cand / "p001.png") in rows["p001.png"]["error"]
     assert np.isfinite(rows["p000.png"]["ssim"])
+
+
+def test_the_review_page_pictures_never_land_inside_a_tree(run_cli, tmp_path: Path) -> None:
+    ref, cand = _tree(tmp_path)
+    result = run_cli("check", ref, cand, "--html", cand / "report.html")
+    assert result.returncode == ExitCode.BAD_INPUT, result
+    assert "lies inside" in result.stderr and not (cand / "report_files").exists()

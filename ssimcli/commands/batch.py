@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -321,15 +320,8 @@ def _check_outputs(pairing: Any, ref_dir: str, cand_dir: str, output: str | None
                    maps_dir: str | None) -> None:
     """Never write over any file of either tree (paired or not), and keep maps out of the trees
     (they would pair next time)."""
-    from ..errors import UsageError
-    from ..guard import map_files, refuse_outputs_over_inputs
+    from ..guard import map_files, refuse_folder_inside_trees, refuse_outputs_over_inputs
 
     names = [pair.name for pair in pairing.pairs]
     refuse_outputs_over_inputs([output, *map_files(maps_dir, names)], (ref_dir, cand_dir))
-    if maps_dir is not None:
-        maps = Path(maps_dir).resolve()
-        for root in (ref_dir, cand_dir):
-            base = Path(root).resolve()
-            if maps == base or base in maps.parents:
-                raise UsageError(f"--maps {maps_dir} lies inside {root}; choose a folder outside "
-                                 "both trees so that maps are never taken for inputs")
+    refuse_folder_inside_trees(maps_dir, "--maps", (ref_dir, cand_dir))

@@ -87,9 +87,7 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     from ..check import CheckReport, resolve_rules, run_checks
     from ..config import load_config, resolve_metric_settings
     from ..errors import UsageError
-    from ..guard import refuse_outputs_over_inputs
     from ..options import CompareOptions
-    from ..output import lock_output
     from ..pairing import pair_directories
     from ..writers import to_json
 
@@ -105,11 +103,7 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
 
     pairing = pair_directories(baseline_dir, candidate_dir)
     _remove_stale_temps(baseline_dir)
-    reports = [path for path in (html_path, junit_path, json_path) if path and path != "-"]
-    refuse_outputs_over_inputs([*reports, _step_summary_path()],
-                               (baseline_dir, candidate_dir, *([mask] if mask else [])))
-    for path in reports:
-        lock_output(path)
+    _guard_outputs(baseline_dir, candidate_dir, mask, html_path, junit_path, json_path)
     if config.path is not None:
         say(f"settings from {config.path}")
 
@@ -165,6 +159,23 @@ def _step_summary_path() -> str | None:
     from ..reports import github_enabled
 
     return (os.environ.get("GITHUB_STEP_SUMMARY") or None) if github_enabled() else None
+
+
+def _guard_outputs(baseline_dir: str, candidate_dir: str, mask: str | None,
+                   html_path: str | None, junit_path: str | None, json_path: str | None) -> None:
+    """Reports never land on an input (nor their pictures inside a tree); each is locked."""
+    from ..guard import refuse_folder_inside_trees, refuse_outputs_over_inputs
+    from ..output import lock_output
+
+    reports = [path for path in (html_path, junit_path, json_path) if path and path != "-"]
+    refuse_outputs_over_inputs([*reports, _step_summary_path()],
+                               (baseline_dir, candidate_dir, *([mask] if mask else [])))
+    if html_path:
+        from ..review_page import asset_folder
+
+        refuse_folder_inside_trees(asset_folder(html_path), "--html", (baseline_dir, candidate_dir))
+    for path in reports:
+        lock_output(path)
 
 
 def _given_rules(kwargs: dict[str, Any], ignore: tuple[str, ...], mask: str | None) -> dict[str, Any]:

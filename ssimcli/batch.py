@@ -11,6 +11,10 @@ Rows
 Each scored pair becomes one dict, a *row*: ``name`` (the relative path), ``status``
 (``"ok"`` or ``"error"``), then either every key of `PairResult.to_dict` or ``reference``,
 ``candidate`` and a one-line ``error``.
+
+Why one long module: the three runners (process pool with its retry of killed workers, Dask,
+GPU) share the job type, the row shape and the in-flight bound; the summary (`Tally`,
+`BatchReport`) is the consumer of exactly those rows.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Pillow would reduce to 8; TIFF through tifffile; JPEG, BMP, WebP, GIF and the re
 Pillow, whose colour models are converted to grey or RGB (+ alpha) by name or refused by name
 (a CMYK JPEG read as RGB + alpha scored 0.41 against its own RGB rendering); ``.npy`` through
 NumPy. Before any of them runs, `ssimcli.probe` checks the file type and the header's size.
+
+Why one long module: decoding and preparation share the `LoadedImage` type and its
+invariants (native dtype, divisor, alpha); header checks are in `probe.py`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ What it guarantees, whatever the caller:
 * Every failure is one `OutputError` naming the file (``No space left on device`` included).
 * `lock_output` holds an exclusive lock on an output for the run, so two runs writing the same
   file do not silently interleave or lose rows: the second exits 2 at once.
+
+Why one module of this size: being the only writer is the point; splitting it would make a
+second place that opens files for writing.
 """
 
 from __future__ import annotations

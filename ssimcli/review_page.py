@@ -21,6 +21,10 @@ hash of the image's name (names come from pull requests), so the page itself sta
 Nothing is fetched from elsewhere (a Content-Security-Policy forbids it), so the page works
 offline and as a CI artefact. File names are data: every one is HTML-escaped, and control
 characters and undecodable bytes are shown as visible escapes (``\\x1b``).
+
+Why one long module: the page is one document; its cards, pictures, boxes and header are
+rendered from the same escaped values and asset names, and `review_static.py` already holds
+the style sheet and script.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ Two paths compute this. On the CPU, `compute` defaults to `fast.strip_metrics`: 
 OpenCV's separable filter, threads, native (integer) inputs converted strip by strip. The whole-image path here
 (`channel_maps` with `reference_filter`, SciPy's ``correlate1d``) is the reference it is
 tested against, selected with ``method="reference"``, and the default on CuPy.
+
+Why one long module: it is the reference algorithm and the oracle of every other path, kept
+together so that its formula, presets and MS-SSIM scale loop can be read (and reviewed) in one
+place; the fast CPU engine lives in `fast.py`, masks in `masked.py`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ Why this shape:
 The per-pixel arithmetic computes `core.maps_from_moments`'s formula with fewer passes, so the
 two paths differ only by rounding (float32: ~1e-5 on SSIM/CS maps of photos; float64: ~1e-15);
 identical images still give exactly 1 and swapping the images changes no bit.
+
+Why one long module: the strip plan, workspaces, filtering, per-pixel arithmetic, sums and the
+map hand-over share private buffers and invariants (halo, centring, precision); split across
+modules they would need a public interface that only this engine would use.
 """
 
 from __future__ import annotations

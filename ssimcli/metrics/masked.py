@@ -152,7 +152,33 @@ class LocalWorst:
                 "height": self.height, "coverage": self.coverage}
 
 
-class WorstWindowFinder:
+class _BestWindow:
+    """The lowest window mean seen so far, over blocks of window sums (shared by both finders)."""
+
+    size: int
+    min_weight: float
+    best: tuple[float, int, int, float] | None  # value, x, y, weight sum
+
+    def _consider(self, value_sums: np.ndarray, weight_sums: np.ndarray, top: int,
+                  divisor: float = 1.0) -> None:
+        eligible = weight_sums >= self.min_weight
+        if not eligible.any():
+            return
+        means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
+        y, x = np.unravel_index(int(np.argmin(means)), means.shape)
+        value = float(means[y, x]) / divisor
+        if self.best is None or value < self.best[0]:
+            self.best = (value, int(x), int(y) + top, float(weight_sums[y, x]))
+
+    def result(self) -> LocalWorst | None:
+        if self.best is None:
+            return None
+        value, x, y, weight = self.best
+        area = float(self.size * self.size)
+        return LocalWorst(value, x, y, self.size, self.size, weight / area)
+
+
+class WorstWindowFinder(_BestWindow):
     """The worst ``size`` x ``size`` window of a map fed row block by row block, in order.
 
     Memory is a few rows, never the image: each block's rows are summed over ``size``
@@ -198,25 +224,9 @@ class WorstWindowFinder:
         windows = table[self.size:] - table[:-self.size]  # (n_windows, 2, W')
         self._consider(windows[:, 0], windows[:, 1], top)
 
-    def _consider(self, value_sums: np.ndarray, weight_sums: np.ndarray, top: int) -> None:
-        eligible = weight_sums >= self.min_weight
-        if not eligible.any():
-            return
-        means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
-        y, x = np.unravel_index(int(np.argmin(means)), means.shape)
-        value = float(means[y, x])
-        if self.best is None or value < self.best[0]:
-            self.best = (value, int(x), int(y) + top, float(weight_sums[y, x]))
-
-    def result(self) -> LocalWorst | None:
-        if self.best is None:
-            return None
-        value, x, y, weight = self.best
-        area = float(self.size * self.size)
-        return LocalWorst(value, x, y, self.size, self.size, weight / area)
 
 
-class RegionWindowFinder:
+class RegionWindowFinder(_BestWindow):
     """`WorstWindowFinder` for the common case, weights = 1 inside a rectangle, 0 outside.
 
     The weight of every window then follows from two 1-D counts, and only the values need box
@@ -257,21 +267,7 @@ class RegionWindowFinder:
         row_table = np.clip(np.minimum(tops + self.size, self.rows[1])
                             - np.maximum(tops, self.rows[0]), 0, None)
         weight_sums = row_table[:, None] * self._col_counts[None, :]
-        eligible = weight_sums >= self.min_weight
-        if not eligible.any():
-            return
-        means = np.where(eligible, value_sums / np.where(eligible, weight_sums, 1.0), np.inf)
-        y, x = np.unravel_index(int(np.argmin(means)), means.shape)
-        value = float(means[y, x]) / self.channels
-        if self.best is None or value < self.best[0]:
-            self.best = (value, int(x), int(y) + top, float(weight_sums[y, x]))
-
-    def result(self) -> LocalWorst | None:
-        if self.best is None:
-            return None
-        value, x, y, weight = self.best
-        area = float(self.size * self.size)
-        return LocalWorst(value, x, y, self.size, self.size, weight / area)
+        self._consider(value_sums, weight_sums, top, self.channels)
 
 
 def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,

@@ -212,8 +212,11 @@ def _tell(report: Any) -> None:
         + (f"; {len(report.updated)} accepted" if report.updated else ""))
 
 
-class _Stopped(Exception):
-    """SIGTERM during a baseline update, raised where the update is so that it can report."""
+class _Stopped(BaseException):
+    """SIGTERM during a baseline update, raised where the update is so that it can report.
+
+    A BaseException, like KeyboardInterrupt: the decode check of a candidate catches every
+    Exception (a bad file is "not accepted"), and must not swallow the signal with it."""
 
 
 def _stop(signum: int, frame: Any) -> None:

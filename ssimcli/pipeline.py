@@ -35,19 +35,14 @@ INPUT, PAIR, MEMORY, INTERNAL, WORKER, SIZE = "input", "pair", "memory", "intern
 
 
 @dataclass(frozen=True)
-class Rules:
-    """Every limit that applies to one pair: the mean limits, the local rule, mask and ignores.
+class Rules(Thresholds):
+    """Every limit that applies to one pair: the mean limits (inherited from `Thresholds`, which
+    validates and evaluates them), the changed-pixel rule, the local rule, mask and ignores.
 
     No limit is on unless set: ``check``'s defaults come from `ssimcli.check.DEFAULTS` through
     `ssimcli.config.resolve_rule_settings`.
     """
 
-    min_ssim: float | None = None
-    min_cs: float | None = None
-    max_l1: float | None = None
-    max_ssim_l1: float | None = None
-    min_ms_ssim: float | None = None
-    min_psnr: float | None = None
     max_changed_pixels: float | None = None
     pixel_threshold: float = 0.1
     min_local_ssim: float | None = None
@@ -56,7 +51,7 @@ class Rules:
     mask: str | None = None
 
     def __post_init__(self) -> None:
-        Thresholds(**{name: getattr(self, name) for name in LIMIT_NAMES})  # validates them
+        super().__post_init__()
         if self.min_local_ssim is not None and not math.isfinite(self.min_local_ssim):
             raise SettingError("min_local_ssim", "must be a finite number")
         if isinstance(self.local_window, bool) or int(self.local_window) < 1:
@@ -73,15 +68,12 @@ class Rules:
 
     @property
     def thresholds(self) -> Thresholds:
+        """The mean limits alone."""
         return Thresholds(**{name: getattr(self, name) for name in LIMIT_NAMES})
 
     @property
     def needs_maps(self) -> bool:
         return self.min_local_ssim is not None or bool(self.ignore) or self.mask is not None
-
-    @property
-    def needs_ms_ssim(self) -> bool:
-        return self.min_ms_ssim is not None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in LIMIT_NAMES}

@@ -13,6 +13,7 @@ in the memory available, naming the file. A pair's sizes are compared from the h
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import struct
@@ -145,11 +146,8 @@ def _probe_npy(path: str | Path, stream: IO[bytes]) -> ImageHeader:
         raise InputError(path, "unsupported .npy dtype object (pickled objects are never loaded)")
     shape = tuple(int(n) for n in shape)
     height, width, channels = _plane_of(shape)
-    count = 1
-    for size in shape:
-        count *= size
     return ImageHeader(str(path), "NPY", width, height, channels, str(dtype),
-                       count * dtype.itemsize)
+                       math.prod(shape) * dtype.itemsize)
 
 
 def _plane_of(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -173,11 +171,8 @@ def _probe_tiff(path: str | Path, stream: IO[bytes]) -> ImageHeader:
     except Exception:
         raise InputError(path, "not a valid TIFF (truncated or corrupt data)") from None
     height, width, channels = _plane_of(shape)
-    count = 1
-    for size in shape:
-        count *= size
     return ImageHeader(str(path), "TIFF", width, height, channels, str(dtype),
-                       count * dtype.itemsize)
+                       math.prod(shape) * dtype.itemsize)
 
 
 # Pillow modes -> (samples per pixel after `io` converts them, bytes per sample).

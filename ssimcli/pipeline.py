@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -359,8 +358,3 @@ def local_check(local: LocalWorst | None, limit: float) -> dict[str, Any]:
     return {"metric": "local_ssim", "kind": "min", "limit": limit, "value": local.value,
             "margin": margin, "passed": margin >= 0,
             "region": {"x": local.x, "y": local.y, "width": local.width, "height": local.height}}
-
-
-def job_for(name: str, reference: str | Path, candidate: str | Path, options: CompareOptions,
-            rules: Rules | None = None, **extra: Any) -> PairJob:
-    return PairJob(name, str(reference), str(candidate), options, rules or Rules(), **extra)

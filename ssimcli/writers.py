@@ -190,12 +190,6 @@ def _crop_text(record: dict[str, Any]) -> str:
     return f", crop {crop}" if crop else ""
 
 
-def render_to_text(renderable: Any) -> str:
-    from .console import render_text
-
-    return render_text(renderable)
-
-
 def write_maps(
     maps: dict[str, np.ndarray], directory: str | Path, inputs: Iterable[str | Path] = (),
     request: MapRequest | None = None,

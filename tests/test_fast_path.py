@@ -1,4 +1,5 @@
-"""The fast CPU path (strips, BLAS banded products, threads) against the SciPy reference path.
+"""The fast CPU path (strips, native or OpenCV filtering, threads) against the SciPy reference
+path.
 
 Tolerances: in float32 the two paths differ only by the filter's rounding (a few ulps of values
 up to ~0.5, which the SSIM/CS divisions by C1 or C2 amplify to ~1e-5 at worst) and by the order
@@ -21,6 +22,18 @@ from ssimcli.metrics.fast import banded_filter
 from ssimcli.metrics.params import window_weights
 
 PRESETS = ("standard", "seed", "matlab", "skimage-default")
+
+
+@pytest.fixture(autouse=True, params=["native", "opencv"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both strip engines: the fused native kernel (where built) and
+    the OpenCV one it falls back to (``SSIM_L1_NATIVE=0``)."""
+    from ssimcli.metrics import fast
+
+    monkeypatch.setenv("SSIM_L1_NATIVE", "1" if request.param == "native" else "0")
+    if request.param == "native" and not fast.native_available():
+        pytest.skip("the native kernel is not built here")
+    return str(request.param)
 MAP_ATOL = {"float32": 5e-5, "float64": 1e-11}
 MEAN_ATOL = {"float32": 1e-6, "float64": 1e-12}
 

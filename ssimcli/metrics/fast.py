@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ from typing import Any
 import numpy as np
 
 from .params import MetricParams, Window
+
+_NATIVE_KERNEL: Any
+try:  # the fused strip kernel (setup.py builds it where a C compiler is available)
+    from . import _native as _NATIVE_KERNEL
+except ImportError:  # pragma: no cover - depends on the build
+    _NATIVE_KERNEL = None
 
 VERTICAL_BLOCK = 16
 HORIZONTAL_BLOCK = 32
@@ -54,6 +61,16 @@ _THREAD_MIN_SAMPLES = 1 << 16
 _STRIP_MIN_SAMPLES = DEFAULT_STRIP_ROWS * 4096
 # Planes per channel: x', y', x'^2 + y'^2, x'y' and, when L1 is wanted, |x - y|.
 _X, _Y, _SQUARES, _PRODUCT, _ABSDIFF = range(5)
+# Input dtypes the native kernel reads as they are (its dtype codes).
+_NATIVE_DTYPES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2,
+                  np.dtype(np.float64): 3}
+_NATIVE_SUMS = {"ssim": 0, "cs": 1, "l1": 2}
+
+
+def native_available() -> bool:
+    """Whether the fused native kernel is built and enabled (``SSIM_L1_NATIVE=0`` disables it:
+    the OpenCV path then runs, e.g. to compare the two)."""
+    return _NATIVE_KERNEL is not None and os.environ.get("SSIM_L1_NATIVE", "1") != "0"
 
 
 def toeplitz_block(weights: np.ndarray, block: int, dtype: Any) -> np.ndarray:
@@ -181,7 +198,10 @@ def _cv2() -> Any:
 
 def warm_up() -> None:
     """Import what the engine needs (OpenCV: ~40 ms), e.g. on a thread that would otherwise
-    wait for decoders; failures surface later, where the engine runs."""
+    wait for decoders; failures surface later, where the engine runs. With the native kernel
+    nothing is needed: OpenCV is then not imported at all."""
+    if native_available():
+        return
     try:
         _cv2()
     except ImportError:
@@ -211,6 +231,8 @@ class _Plan:
     names: tuple[str, ...]
     want_maps: bool
     need_ssim: bool
+    native: bool
+    col_src: np.ndarray  # padded column -> source column (-1: zero padding), for the kernel
 
     @property
     def padded_width(self) -> int:
@@ -225,6 +247,7 @@ class _Plan:
 def _make_plan(
     shape: tuple[int, int, int], params: MetricParams, window: Window, data_range: float,
     names: tuple[str, ...], with_l1: bool, want_maps: bool, strip_rows: int | None,
+    native: bool = False,
 ) -> _Plan:
     height, width, channels = shape
     radius = window.radius
@@ -241,10 +264,13 @@ def _make_plan(
         left = source[:radius] + radius
         right = source[radius + width:] + radius
     rm = radius if params.mean_over == "valid" else 0
+    source, outside = _map_indices(np.arange(width + 2 * radius) - radius, width, params.padding)
+    col_src = np.where(outside, -1, source) if outside is not None else source
     return _Plan(
         height, width, channels, radius, strip, 5 if with_l1 else 4, dtype, params.padding,
-        params, window, data_range, kernel, left, right, (rm, height - rm), (rm, width - rm),
-        names, want_maps, "ssim" in names or want_maps,
+        params, window, data_range, np.ascontiguousarray(kernel), left, right,
+        (rm, height - rm), (rm, width - rm), names, want_maps, "ssim" in names or want_maps,
+        native and dtype == np.float32, col_src.astype(np.int64),
     )
 
 
@@ -265,6 +291,7 @@ class _Workspace:
         self.squares32 = np.empty(shape, dtype=np.float32)
         self.centre = np.zeros((c,), dtype=plan.dtype)
         self.sink_maps: dict[str, np.ndarray] | None = None
+        self.native_ssim: np.ndarray | None = None
         self.key = _workspace_key(plan)
 
 
@@ -349,14 +376,7 @@ def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start:
     else:
         xs, ys = x[source], y[source]
     band = ws.band[:, :n]
-    # Centre each strip and channel on its own level instead of L/2: any constant leaves the
-    # (co)variances unchanged, and the closer the centred values are to 0, the smaller the
-    # float32 rounding that E[x'^2] - E[x']^2 cancels on flat areas (a white page: exactly 0).
-    # Estimated from a sample, symmetric in x and y so that swapping them changes no bit.
-    sample = np.s_[::4, ::8]
-    level = 0.5 * (xs[sample].mean(axis=(0, 1), dtype=np.float64)
-                   + ys[sample].mean(axis=(0, 1), dtype=np.float64)) / divisor
-    centre = level.astype(plan.dtype)
+    centre = _strip_centre(xs, ys, divisor, plan.dtype)
     ws.centre = centre
     table = _centred_table(values_dtype=xs.dtype, divisor=divisor, centre=centre)
     for kind, values in ((_X, xs), (_Y, ys)):
@@ -387,6 +407,20 @@ def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start:
     np.multiply(band[_Y], band[_Y], out=band[_PRODUCT])
     np.add(band[_SQUARES], band[_PRODUCT], out=band[_SQUARES])
     np.multiply(band[_X], band[_Y], out=band[_PRODUCT])
+
+
+def _strip_centre(xs: np.ndarray, ys: np.ndarray, divisor: float, dtype: Any) -> np.ndarray:
+    """The level each strip's channels are centred on.
+
+    Centre each strip and channel on its own level instead of L/2: any constant leaves the
+    (co)variances unchanged, and the closer the centred values are to 0, the smaller the
+    float32 rounding that E[x'^2] - E[x']^2 cancels on flat areas (a white page: exactly 0).
+    Estimated from a sample, symmetric in x and y so that swapping them changes no bit.
+    """
+    sample = np.s_[::4, ::8]
+    level = 0.5 * (xs[sample].mean(axis=(0, 1), dtype=np.float64)
+                   + ys[sample].mean(axis=(0, 1), dtype=np.float64)) / divisor
+    return np.ascontiguousarray(level.astype(dtype))
 
 
 def _filter_band(ws: _Workspace, plan: _Plan, rows: int) -> None:
@@ -430,10 +464,7 @@ def _strip_maps(ws: _Workspace, plan: _Plan, rows: int,
     def target(name: str, fallback: np.ndarray) -> np.ndarray:
         return dest[name] if dest is not None else fallback
 
-    scale = 1.0
-    if params.sample_covariance and plan.window.size > 1:
-        count = plan.window.size * plan.window.size
-        scale = count / (count - 1)
+    scale = _covariance_scale(plan)
     np.multiply(mx, my, out=t1)
     np.subtract(mx, my, out=t3)
     np.multiply(t3, t3, out=t3)
@@ -555,8 +586,9 @@ class _OneThreadInside:
     def __enter__(self) -> None:
         with self._lock:
             cls = _OneThreadInside
-            if cls._users == 0:
-                cv2 = _cv2()
+            # OpenCV is limited only where it is used: the native kernel does not import it.
+            cv2 = sys.modules.get("cv2")
+            if cls._users == 0 and cv2 is not None:
                 cls._saved_cv2 = cv2.getNumThreads()
                 cv2.setNumThreads(1)
             if self.blas and cls._limiter is None:
@@ -569,7 +601,7 @@ class _OneThreadInside:
             cls._users -= 1
             if cls._users == 0:
                 if cls._saved_cv2 is not None:
-                    _cv2().setNumThreads(cls._saved_cv2)
+                    sys.modules["cv2"].setNumThreads(cls._saved_cv2)
                     cls._saved_cv2 = None
                 if cls._limiter is not None:
                     cls._limiter.restore_original_limits()
@@ -585,6 +617,8 @@ class _StripJob:
         self.plan, self.x, self.y, self.divisor = plan, x, y, divisor
         self.maps_out, self.want_errors, self.feed = maps_out, want_errors, feed
         self.map_sink = map_sink
+        self.native = plan.native
+        self.native_direct = _native_inputs(x, y)
         # One row of sums per strip, added in strip order at the end: the result does not
         # depend on which thread ran which strip.
         self.sums = np.zeros((plan.strips, len(plan.names) + int(want_errors), plan.channels))
@@ -622,6 +656,9 @@ class _StripJob:
         plan = self.plan
         start = index * plan.strip
         rows = min(plan.strip, plan.height - start)
+        if self.native:
+            self.native_strip(ws, index, start, rows)
+            return
         if self.want_errors:
             self.sums[index, -1] = _squared_error_sums(ws, self.x, self.y, start, rows)
         _fill_band(ws, plan, self.x, self.y, start, rows, self.divisor)
@@ -633,6 +670,48 @@ class _StripJob:
         if self.feed is not None:
             self.feed.put(index, maps["ssim"], start, rows)
         if self.map_sink is not None and dest is not None:
+            self.map_sink(start, dest)
+
+    def native_strip(self, ws: _Workspace, index: int, start: int, rows: int) -> None:
+        """The whole strip in one call of the native kernel (`_native.strip`): conversion,
+        padding, filtering, the formula, region sums, squared errors and map rows."""
+        plan, params = self.plan, self.plan.params
+        r = plan.radius
+        source, outside = _map_indices(np.arange(start - r, start + rows + r), plan.height,
+                                       plan.padding)
+        row_src = np.where(outside, -1, source) if outside is not None else source
+        lo, hi = int(source.min()), int(source.max()) + 1
+        xs, ys = self.x[lo:hi], self.y[lo:hi]
+        centre = np.empty(plan.channels, np.float32)  # the kernel centres as _strip_centre
+        if self.native_direct:
+            xs, ys, lo, hi = self.x, self.y, 0, plan.height
+        else:  # any other layout or dtype: a contiguous copy of the band's rows (float64 holds
+            # every value of the other dtypes exactly, and converts to float32 as they would)
+            dtype = xs.dtype if xs.dtype == ys.dtype and xs.dtype in _NATIVE_DTYPES else np.float64
+            xs, ys = np.ascontiguousarray(xs, dtype=dtype), np.ascontiguousarray(ys, dtype=dtype)
+        sums = np.zeros((3, plan.channels))
+        errors = np.zeros(plan.channels) if self.want_errors else None
+        dest = self.destination(ws, start, rows)
+        if dest is None and self.feed is not None:
+            if ws.native_ssim is None:
+                ws.native_ssim = np.empty((plan.strip, plan.width, plan.channels), plan.dtype)
+            dest = {"ssim": ws.native_ssim[:rows]}
+        dest = dest or {}
+        _NATIVE_KERNEL.strip(
+            xs, ys, _NATIVE_DTYPES[xs.dtype], lo, hi - lo, plan.width, plan.channels,
+            plan.window.size, start, rows, plan.kernel, centre,
+            row_src.astype(np.int64), plan.col_src, float(self.divisor),
+            (params.k1 * plan.data_range) ** 2, (params.k2 * plan.data_range) ** 2,
+            _covariance_scale(plan), params.alpha, params.clip, plan.need_ssim,
+            (*plan.mean_rows, *plan.mean_cols), sums, errors, dest.get("ssim"),
+            dest.get("cs"), dest.get("l1"), dest.get("ssim_l1"))
+        for i, name in enumerate(plan.names):
+            self.sums[index, i] = sums[_NATIVE_SUMS[name]]
+        if errors is not None:
+            self.sums[index, -1] = errors
+        if self.feed is not None:
+            self.feed.put(index, dest["ssim"], start, rows)
+        if self.map_sink is not None and "cs" in dest:
             self.map_sink(start, dest)
 
     def destination(self, ws: _Workspace, start: int, rows: int
@@ -647,6 +726,20 @@ class _StripJob:
             shape = (self.plan.strip, self.plan.width, self.plan.channels)
             ws.sink_maps = {name: np.empty(shape, dtype=self.plan.dtype) for name in MAP_KINDS}
         return {name: array[:rows] for name, array in ws.sink_maps.items()}
+
+
+def _native_inputs(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the native kernel can read both images as they are."""
+    return (x.dtype == y.dtype and x.dtype in _NATIVE_DTYPES and x.shape == y.shape
+            and x.flags.c_contiguous and y.flags.c_contiguous)
+
+
+def _covariance_scale(plan: _Plan) -> float:
+    """``N / (N - 1)`` for the sample covariance of an ``N``-pixel window, else 1."""
+    if plan.params.sample_covariance and plan.window.size > 1:
+        count = plan.window.size * plan.window.size
+        return count / (count - 1)
+    return 1.0
 
 
 class _OrderedFeed:
@@ -806,7 +899,7 @@ def strip_metrics(
     with_l1 = "l1" in names or want_maps
     height, width, channels = x.shape
     plan = _make_plan((height, width, channels), params, window, data_range, names, with_l1,
-                      want_maps, strip_rows)
+                      want_maps, strip_rows, native_available())
     maps_out = None
     if return_maps:
         maps_out = {name: np.empty((height, width, channels), dtype=plan.dtype)

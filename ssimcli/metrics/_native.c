@@ -1,0 +1,568 @@
+/*
+ * ssimcli.metrics._native: one fused pass per strip of rows for the fast CPU engine, and PNG
+ * row unfiltering for ssimcli.pngread.
+ *
+ * Why it exists: the OpenCV strip engine (fast.py) makes about thirty passes over each strip
+ * (conversion, padding, five product planes, five separable filters, the per-pixel formula,
+ * sums), each one streaming whole rows through memory. Here the same arithmetic runs on
+ * column tiles small enough to stay in the core's caches: going down a tile, each input row is
+ * converted and multiplied out once into a ring of `taps` rows, each output row is filtered
+ * down the columns from that ring, then along the row, turned into SSIM / CS / L1 and summed,
+ * before the next tile is touched. A symmetric window adds the two samples that share a weight
+ * before multiplying. On a 4K RGB pair this takes about a third of the OpenCV engine's CPU
+ * time (benchmarks/bench_compare.py; README, Performance).
+ *
+ * Numbers: float32 throughout, as the OpenCV path; region sums in float64. The moment planes
+ * are x'^2 + y'^2, x'y' and |x' - y'| of the centred values x' = x / divisor - centre, exactly
+ * as fast._fill_band forms them, and every step is symmetric in x and y, so swapping the images
+ * changes no bit and identical images give exactly 1. Floating-point contraction is off
+ * (setup.py), so x*x + y*y never becomes the asymmetric fma(x, x, y*y); the filters' fused
+ * multiply-adds are written out (_native_tile.h), where they keep both properties.
+ *
+ * Safety: every array arrives through the buffer protocol and its length is checked against
+ * what the call will touch, so a wrong argument from Python is an exception, never a stray
+ * read or write. The GIL is released while computing: strips run on several threads.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LANES 8
+typedef float vf __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(LANES * sizeof(int32_t))));
+/* Same vectors, byte-aligned: for loads and stores at any float offset. */
+typedef float vf_u __attribute__((vector_size(LANES * sizeof(float)), aligned(4)));
+
+#define INLINE static inline __attribute__((always_inline))
+/* Filtering works on blocks of BLOCK vectors: independent sums keep the adders busy. */
+#define BLOCK 4
+#define STEP (BLOCK * LANES)
+
+/* Pixels per column tile: a tile's converted rows and row buffers stay in L2. */
+#ifndef TILE_PIXELS
+#define TILE_PIXELS 160
+#endif
+
+enum { U8 = 0, U16 = 1, F32 = 2, F64 = 3 };
+
+typedef struct {
+    /* The images given hold rows row_base .. row_base + buffer_rows - 1 of the whole ones. */
+    int row_base, buffer_rows, width, channels, radius, taps, start, rows, dtype;
+    float divisor;
+    double divisor64;
+    const float *weights;
+    float *centre;             /* per channel: computed by find_centre */
+    const int64_t *row_src;    /* rows + 2r source rows; -1: zero padding */
+    const int64_t *col_src;    /* width + 2r source columns; -1: zero padding */
+    const void *x, *y;
+    float c1, c2, scale, alpha;
+    int clip, need_ssim, want_errors;
+    int mean_r0, mean_r1, mean_c0, mean_c1;
+    float *map_ssim, *map_cs, *map_l1, *map_mix;  /* rows x width x channels, or NULL */
+    double *sums;              /* 3 x channels: ssim, cs, l1 */
+    double *errors;            /* channels: sum of (x - y)^2 as given */
+} Strip;
+
+INLINE vf load(const float *p) { return *(const vf_u *)p; }
+INLINE void store(float *p, vf v) { *(vf_u *)p = v; }
+INLINE vf splat(float v) { return (vf){v, v, v, v, v, v, v, v}; }
+
+INLINE vf vabs(vf v) {
+    vi bits = (vi)v & 0x7fffffff;
+    return (vf)bits;
+}
+
+INLINE vf vmin(vf a, vf b) {
+    vi lt = a < b;
+    return (vf)(((vi)a & lt) | ((vi)b & ~lt));
+}
+
+INLINE vf vmax(vf a, vf b) {
+    vi gt = a > b;
+    return (vf)(((vi)a & gt) | ((vi)b & ~gt));
+}
+
+/* One band row of the tile: padded columns p0 - r .. p0 + tp + r - 1, centred. The inner run
+ * of real columns is a plain loop over contiguous samples (vectorised per dtype). */
+#define CONVERT_RUN(TYPE)                                                                  \
+    do {                                                                                   \
+        const TYPE *src = (const TYPE *)image + base;                                      \
+        for (size_t k = 0; k < count; k++)                                                 \
+            dst[k] = (float)src[k] / divisor - pattern[k];                                 \
+    } while (0)
+
+/* The level each channel of the strip is centred on (fast._strip_centre): the mean of both
+ * images over every 4th row and 8th column of the band's rows. Any constant leaves the
+ * (co)variances unchanged; the closer the centred values are to 0, the smaller the float32
+ * rounding that E[x'^2] - E[x']^2 cancels on flat areas. Symmetric in x and y. */
+#define SUM_SAMPLES(TYPE)                                                                  \
+    do {                                                                                   \
+        const TYPE *a = (const TYPE *)s->x, *b = (const TYPE *)s->y;                       \
+        for (int row = lo; row < hi; row += 4) {                                           \
+            const size_t base = (size_t)(row - s->row_base) * s->width * C;                \
+            for (int col = 0; col < s->width; col += 8)                                    \
+                for (int c = 0; c < C; c++) {                                              \
+                    sx[c] += (double)a[base + (size_t)col * C + c];                        \
+                    sy[c] += (double)b[base + (size_t)col * C + c];                        \
+                }                                                                          \
+        }                                                                                  \
+    } while (0)
+
+static int find_centre(const Strip *s) {
+    const int C = s->channels, band = s->rows + 2 * s->radius;
+    int lo = -1, hi = -1;
+    for (int k = 0; k < band; k++) {
+        const int row = (int)s->row_src[k];
+        if (row < 0) continue;
+        if (lo < 0 || row < lo) lo = row;
+        if (row + 1 > hi) hi = row + 1;
+    }
+    double *sx = calloc(2 * (size_t)C, sizeof(double));
+    if (!sx) return 0;
+    double *sy = sx + C;
+    if (lo >= 0) {
+        switch (s->dtype) {
+        case U8: SUM_SAMPLES(uint8_t); break;
+        case U16: SUM_SAMPLES(uint16_t); break;
+        case F32: SUM_SAMPLES(float); break;
+        default: SUM_SAMPLES(double); break;
+        }
+    }
+    const double n = lo >= 0 ? (double)((hi - lo + 3) / 4) * (double)((s->width + 7) / 8) : 1.0;
+    for (int c = 0; c < C; c++)
+        s->centre[c] = (float)(0.5 * (sx[c] / n + sy[c] / n) / s->divisor64);
+    free(sx);
+    return 1;
+}
+
+/* Where a tile's padded columns come from: runs of consecutive source columns (col >= 0) or
+ * of zero padding (col < 0), found once per tile rather than once per row. */
+typedef struct {
+    int *q, *col, *len;
+    int count;
+} Segments;
+
+INLINE void find_segments(const Strip *s, int p0, int tp, Segments *g) {
+    const int padded = tp + 2 * s->radius;
+    g->count = 0;
+    for (int q = 0; q < padded;) {
+        const int64_t col = s->col_src[p0 + q];
+        int run = 1;
+        if (col < 0)
+            while (q + run < padded && s->col_src[p0 + q + run] < 0) run++;
+        else
+            while (q + run < padded && s->col_src[p0 + q + run] == col + run) run++;
+        g->q[g->count] = q;
+        g->col[g->count] = col < 0 ? -1 : (int)col;
+        g->len[g->count] = run;
+        g->count++;
+        q += run;
+    }
+}
+
+/* One band row of the tile: its padded columns, centred (x / divisor - centre); zero padding
+ * is x = 0, i.e. -centre. */
+INLINE void convert_row(const Strip *s, const void *image, int64_t src_row, const Segments *g,
+                        const float *pattern, float *out) {
+    const int C = s->channels;
+    const float divisor = s->divisor;
+    for (int k = 0; k < g->count; k++) {
+        float *dst = out + (size_t)g->q[k] * C;
+        const size_t count = (size_t)g->len[k] * C;
+        if (src_row < 0 || g->col[k] < 0) {
+            for (size_t j = 0; j < count; j++) dst[j] = -pattern[j];
+            continue;
+        }
+        const size_t base = ((size_t)(src_row - s->row_base) * s->width + (size_t)g->col[k]) * C;
+        switch (s->dtype) {
+        case U8: CONVERT_RUN(uint8_t); break;
+        case U16: CONVERT_RUN(uint16_t); break;
+        case F32: CONVERT_RUN(float); break;
+        default: CONVERT_RUN(double); break;
+        }
+    }
+}
+
+INLINE size_t round_up(size_t n, size_t step) { return (n + step - 1) / step * step; }
+
+enum { PLANES = 5 };
+
+typedef struct {
+    float *ring;               /* taps slots x PLANES planes x stride floats */
+    float *v[PLANES];          /* filtered down the columns, one output row */
+    float *h[PLANES];          /* then along the row: the moments of the row */
+    float *row[2];             /* ssim, cs of the row */
+    float *pattern;            /* centre of each sample's channel */
+    double *acc[3], *err;      /* per-sample sums down the strip */
+    Segments segments;
+    size_t stride;
+} Buffers;
+
+static void free_buffers(Buffers *b) {
+    free(b->ring);
+    for (int p = 0; p < PLANES; p++) {
+        free(b->v[p]);
+        free(b->h[p]);
+    }
+    for (int m = 0; m < 2; m++) free(b->row[m]);
+    for (int m = 0; m < 3; m++) free(b->acc[m]);
+    free(b->pattern);
+    free(b->err);
+    free(b->segments.q);
+    free(b->segments.col);
+    free(b->segments.len);
+}
+
+/* Buffers for one tile, zeroed; the slack lets the vector loops run past the last sample
+ * (over finite values) instead of needing scalar tails. */
+static int alloc_buffers(const Strip *s, Buffers *b) {
+    const int C = s->channels, r = s->radius;
+    const size_t tile = (size_t)TILE_PIXELS * C;
+    memset(b, 0, sizeof(*b));
+    b->stride = round_up((size_t)(TILE_PIXELS + 2 * r) * C, STEP) + STEP;
+    b->ring = calloc((size_t)s->taps * PLANES * b->stride, sizeof(float));
+    int ok = b->ring != NULL;
+    for (int p = 0; p < PLANES; p++) {
+        ok = ok && (b->v[p] = calloc(b->stride, sizeof(float)));
+        ok = ok && (b->h[p] = calloc(b->stride, sizeof(float)));
+    }
+    for (int m = 0; m < 2; m++) ok = ok && (b->row[m] = calloc(b->stride, sizeof(float)));
+    for (int m = 0; m < 3; m++) ok = ok && (b->acc[m] = calloc(tile, sizeof(double)));
+    ok = ok && (b->pattern = calloc(b->stride, sizeof(float)));
+    ok = ok && (b->err = calloc(tile, sizeof(double)));
+    const size_t columns = (size_t)TILE_PIXELS + 2 * r + 1;
+    ok = ok && (b->segments.q = calloc(columns, sizeof(int)));
+    ok = ok && (b->segments.col = calloc(columns, sizeof(int)));
+    ok = ok && (b->segments.len = calloc(columns, sizeof(int)));
+    if (!ok) {
+        free_buffers(b);
+        return 0;
+    }
+    for (size_t k = 0; k < b->stride; k++) b->pattern[k] = s->centre[k % C];
+    return 1;
+}
+
+INLINE float *plane(const Buffers *b, int slot, int p) {
+    return b->ring + ((size_t)slot * PLANES + p) * b->stride;
+}
+
+INLINE void add_row(double *acc, const float *row, size_t from, size_t to) {
+    for (size_t k = from; k < to; k++) acc[k] += (double)row[k];
+}
+
+/* Squared errors from the values as given: exact for integers (PSNR does not pass through
+ * the working precision). */
+#define ADD_ERRORS(TYPE)                                                                   \
+    do {                                                                                   \
+        const TYPE *a = (const TYPE *)s->x + base, *b = (const TYPE *)s->y + base;         \
+        for (size_t k = 0; k < count; k++) {                                               \
+            double d = (double)a[k] - (double)b[k];                                        \
+            err[k] += d * d;                                                               \
+        }                                                                                  \
+    } while (0)
+
+INLINE void add_errors(const Strip *s, double *err, size_t base, size_t count) {
+    switch (s->dtype) {
+    case U8: ADD_ERRORS(uint8_t); break;
+    case U16: ADD_ERRORS(uint16_t); break;
+    case F32: ADD_ERRORS(float); break;
+    default: ADD_ERRORS(double); break;
+    }
+}
+
+INLINE void write_maps(const Strip *s, const Buffers *b, int i, int p0, size_t count) {
+    const size_t offset = ((size_t)i * s->width + p0) * s->channels;
+    if (s->map_ssim) memcpy(s->map_ssim + offset, b->row[0], count * sizeof(float));
+    if (s->map_cs) memcpy(s->map_cs + offset, b->row[1], count * sizeof(float));
+    if (s->map_l1) memcpy(s->map_l1 + offset, b->h[4], count * sizeof(float));
+    if (s->map_mix) {
+        const float a = -s->alpha, c = 1.0f - s->alpha, g = s->alpha;
+        float *mix = s->map_mix + offset;
+        for (size_t k = 0; k < count; k++) mix[k] = (b->row[0][k] * a + b->h[4][k] * c) + g;
+    }
+}
+
+
+/* ---- Variants ---------------------------------------------------------------------------- */
+
+#define V(name) name##_baseline
+#define TARGET
+#define MULADD(a, b, acc) ((acc) + (a) * (b))
+#include "_native_tile.h"
+#undef V
+#undef TARGET
+#undef MULADD
+#undef HOT_INLINE
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HAVE_V3 1
+#include <immintrin.h>
+#define V(name) name##_v3
+#define TARGET __attribute__((target("avx2,fma")))
+#define MULADD(a, b, acc) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(acc)))
+#include "_native_tile.h"
+#undef V
+#undef TARGET
+#undef MULADD
+#undef HOT_INLINE
+#endif
+
+typedef void (*TileFunction)(const Strip *, Buffers *, int);
+static TileFunction run_tile = run_tile_baseline;
+static const char *variant = "baseline";
+
+/* ---- Python glue ------------------------------------------------------------------------ */
+
+typedef struct {
+    Py_buffer views[12];
+    int used;
+} Views;
+
+static void release_views(Views *v) {
+    for (int k = 0; k < v->used; k++) PyBuffer_Release(&v->views[k]);
+    v->used = 0;
+}
+
+/* A contiguous buffer of at least ``need`` bytes (writable when asked); None gives NULL when
+ * ``optional``. Returns 0 with an exception set on failure. */
+static int get_buffer(Views *v, PyObject *obj, size_t need, int writable, int optional,
+                      const char *name, void **out) {
+    *out = NULL;
+    if (obj == Py_None && optional) return 1;
+    Py_buffer *view = &v->views[v->used];
+    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return 0;
+    v->used++;
+    if ((size_t)view->len < need) {
+        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes, need %zu", name, view->len, need);
+        return 0;
+    }
+    *out = view->buf;
+    return 1;
+}
+
+static const size_t ITEM_BYTES[] = {1, 2, 4, 8};
+
+static PyObject *strip(PyObject *self, PyObject *args) {
+    (void)self;
+    Strip s;
+    memset(&s, 0, sizeof(s));
+    PyObject *x, *y, *weights, *centre, *row_src, *col_src, *sums, *errors;
+    PyObject *m_ssim, *m_cs, *m_l1, *m_mix;
+    double divisor, c1, c2, scale, alpha;
+    if (!PyArg_ParseTuple(args, "OOiiiiiiiiOOOOdddddpp(iiii)OOOOOO", &x, &y, &s.dtype,
+                          &s.row_base, &s.buffer_rows, &s.width, &s.channels, &s.taps, &s.start, &s.rows, &weights, &centre,
+                          &row_src, &col_src, &divisor, &c1, &c2, &scale, &alpha, &s.clip,
+                          &s.need_ssim, &s.mean_r0, &s.mean_r1, &s.mean_c0, &s.mean_c1, &sums,
+                          &errors, &m_ssim, &m_cs, &m_l1, &m_mix))
+        return NULL;
+    if (s.dtype < U8 || s.dtype > F64 || s.buffer_rows < 1 || s.width < 1 || s.channels < 1 ||
+        s.taps < 1 || s.taps % 2 == 0 || s.rows < 1 || s.start < s.row_base ||
+        s.start + s.rows > s.row_base + s.buffer_rows) {
+        PyErr_SetString(PyExc_ValueError, "strip: bad geometry");
+        return NULL;
+    }
+    s.radius = s.taps / 2;
+    s.divisor = (float)divisor;
+    s.divisor64 = divisor;
+    s.c1 = (float)c1;
+    s.c2 = (float)c2;
+    s.scale = (float)scale;
+    s.alpha = (float)alpha;
+    s.want_errors = errors != Py_None;
+    const size_t C = (size_t)s.channels, W = (size_t)s.width;
+    const size_t image = (size_t)s.buffer_rows * W * C * ITEM_BYTES[s.dtype];
+    const size_t map = (size_t)s.rows * W * C * sizeof(float);
+    Views v = {.used = 0};
+    void *p;
+    int ok = get_buffer(&v, x, image, 0, 0, "x", &p) && ((s.x = p), 1) &&
+             get_buffer(&v, y, image, 0, 0, "y", &p) && ((s.y = p), 1) &&
+             get_buffer(&v, weights, (size_t)s.taps * 4, 0, 0, "weights", &p) &&
+             ((s.weights = p), 1) && get_buffer(&v, centre, C * 4, 1, 0, "centre", &p) &&
+             ((s.centre = p), 1) &&
+             get_buffer(&v, row_src, ((size_t)s.rows + 2 * s.radius) * 8, 0, 0, "row_src", &p) &&
+             ((s.row_src = p), 1) &&
+             get_buffer(&v, col_src, (W + 2 * s.radius) * 8, 0, 0, "col_src", &p) &&
+             ((s.col_src = p), 1) && get_buffer(&v, sums, 3 * C * 8, 1, 0, "sums", &p) &&
+             ((s.sums = p), 1) && get_buffer(&v, errors, C * 8, 1, 1, "errors", &p) &&
+             ((s.errors = p), 1) && get_buffer(&v, m_ssim, map, 1, 1, "ssim", &p) &&
+             ((s.map_ssim = p), 1) && get_buffer(&v, m_cs, map, 1, 1, "cs", &p) &&
+             ((s.map_cs = p), 1) && get_buffer(&v, m_l1, map, 1, 1, "l1", &p) &&
+             ((s.map_l1 = p), 1) && get_buffer(&v, m_mix, map, 1, 1, "ssim_l1", &p) &&
+             ((s.map_mix = p), 1);
+    if (ok) {
+        /* Source indices must stay inside the image, whatever Python passed. */
+        for (int k = 0; k < s.rows + 2 * s.radius && ok; k++)
+            ok = s.row_src[k] < 0 || (s.row_src[k] >= s.row_base &&
+                                      s.row_src[k] < s.row_base + s.buffer_rows);
+        for (size_t k = 0; k < W + 2 * s.radius && ok; k++) ok = s.col_src[k] < s.width;
+        if (!ok) PyErr_SetString(PyExc_ValueError, "strip: source index outside the image");
+    }
+    if (!ok) {
+        release_views(&v);
+        return NULL;
+    }
+    Buffers b;
+    int allocated;
+    Py_BEGIN_ALLOW_THREADS
+    allocated = find_centre(&s) && alloc_buffers(&s, &b);
+    if (allocated) {
+        for (int p0 = 0; p0 < s.width; p0 += TILE_PIXELS) run_tile(&s, &b, p0);
+        free_buffers(&b);
+    }
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    if (!allocated) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* ---- PNG unfiltering ------------------------------------------------------------------- */
+
+/* PNG's Paeth predictor (RFC 2083, 6.6). */
+INLINE uint8_t paeth(int a, int b, int c) {
+    const int p = a + b - c;
+    const int pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    if (pa <= pb && pa <= pc) return (uint8_t)a;
+    return (uint8_t)(pb <= pc ? b : c);
+}
+
+/* One row: ``raw`` (rowbytes filtered bytes) onto ``out`` given the row above (``up``, zeros
+ * for the first row). ``out`` may be the very buffer ``raw`` lies in (unfiltering in place):
+ * row i is written at i * rowbytes, below where its filtered bytes start (i * (rowbytes + 1)
+ * + 1), and each byte is read before anything is written over it. BPP is a constant in each expansion, so the loops over a pixel's bytes
+ * unroll. Returns 0 for an unknown filter type. */
+#define UNFILTER_ROW(BPP)                                                                  \
+    do {                                                                                   \
+        switch (filter) {                                                                  \
+        case 0: memmove(out, raw, rowbytes); break;                                        \
+        case 1:                                                                            \
+            memmove(out, raw, (BPP) < rowbytes ? (BPP) : rowbytes);                        \
+            for (size_t i = (BPP); i < rowbytes; i++) out[i] = (uint8_t)(raw[i] + out[i - (BPP)]); \
+            break;                                                                         \
+        case 2:                                                                            \
+            for (size_t i = 0; i < rowbytes; i++) out[i] = (uint8_t)(raw[i] + up[i]);      \
+            break;                                                                         \
+        case 3:                                                                            \
+            for (size_t i = 0; i < (BPP) && i < rowbytes; i++)                             \
+                out[i] = (uint8_t)(raw[i] + (up[i] >> 1));                                 \
+            for (size_t i = (BPP); i < rowbytes; i++)                                      \
+                out[i] = (uint8_t)(raw[i] + ((out[i - (BPP)] + up[i]) >> 1));              \
+            break;                                                                         \
+        case 4:                                                                            \
+            for (size_t i = 0; i < (BPP) && i < rowbytes; i++)                             \
+                out[i] = (uint8_t)(raw[i] + up[i]);                                        \
+            for (size_t i = (BPP); i < rowbytes; i++)                                      \
+                out[i] = (uint8_t)(raw[i] + paeth(out[i - (BPP)], up[i], up[i - (BPP)])); \
+            break;                                                                         \
+        default: return 0;                                                                 \
+        }                                                                                  \
+    } while (0)
+
+#define UNFILTER_IMAGE(BPP)                                                                \
+    do {                                                                                   \
+        for (size_t row = 0; row < height; row++) {                                        \
+            const uint8_t *raw = data + row * (rowbytes + 1) + 1;                          \
+            const int filter = data[row * (rowbytes + 1)];                                 \
+            uint8_t *out = pixels + row * rowbytes;                                        \
+            const uint8_t *up = row ? out - rowbytes : zeros;                              \
+            UNFILTER_ROW(BPP);                                                             \
+        }                                                                                  \
+    } while (0)
+
+static int unfilter_image(const uint8_t *data, uint8_t *pixels, size_t height, size_t rowbytes,
+                          int bpp, const uint8_t *zeros) {
+    switch (bpp) {
+    case 1: UNFILTER_IMAGE(1); break;
+    case 2: UNFILTER_IMAGE(2); break;
+    case 3: UNFILTER_IMAGE(3); break;
+    case 4: UNFILTER_IMAGE(4); break;
+    case 6: UNFILTER_IMAGE(6); break;
+    case 8: UNFILTER_IMAGE(8); break;
+    default: return 0;
+    }
+    return 1;
+}
+
+static PyObject *png_unfilter(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *data_obj, *pixels_obj;
+    Py_ssize_t height, rowbytes;
+    int bpp;
+    if (!PyArg_ParseTuple(args, "OOnni", &data_obj, &pixels_obj, &height, &rowbytes, &bpp))
+        return NULL;
+    if (height < 1 || rowbytes < 1 || (bpp != 1 && bpp != 2 && bpp != 3 && bpp != 4 &&
+                                       bpp != 6 && bpp != 8) || rowbytes % bpp) {
+        PyErr_SetString(PyExc_ValueError, "png_unfilter: bad geometry");
+        return NULL;
+    }
+    Views v = {.used = 0};
+    void *data, *pixels;
+    const size_t h = (size_t)height, rb = (size_t)rowbytes;
+    /* pixels=None: in place, into the first height * rowbytes bytes of data. */
+    const int in_place = pixels_obj == Py_None;
+    if (!get_buffer(&v, data_obj, h * (rb + 1), in_place, 0, "data", &data) ||
+        (in_place ? ((pixels = data), 0) : !get_buffer(&v, pixels_obj, h * rb, 1, 0, "pixels", &pixels))) {
+        release_views(&v);
+        return NULL;
+    }
+    uint8_t *zeros = calloc(rb, 1);
+    if (!zeros) {
+        release_views(&v);
+        return PyErr_NoMemory();
+    }
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = unfilter_image(data, pixels, h, rb, bpp, zeros);
+    Py_END_ALLOW_THREADS
+    free(zeros);
+    release_views(&v);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "png_unfilter: unknown filter type");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"png_unfilter", png_unfilter, METH_VARARGS,
+     "png_unfilter(data, pixels, height, rowbytes, bpp)\n\n"
+     "Undo PNG's per-row filters: ``data`` holds ``height`` rows of a filter byte and\n"
+     "``rowbytes`` bytes (the inflated IDAT stream of a non-interlaced image), ``pixels``\n"
+     "receives ``height * rowbytes`` bytes (None: in place, at the start of a writable\n"
+     "``data``); ``bpp``: bytes per pixel. ValueError on an unknown filter type."},
+    {"strip", strip, METH_VARARGS,
+     "strip(x, y, dtype, row_base, buffer_rows, width, channels, taps, start, rows, weights,\n"
+     "      centre, row_src,\n"
+     "      col_src, divisor, c1, c2, scale, alpha, clip, need_ssim, (r0, r1, c0, c1), sums,\n"
+     "      errors, ssim, cs, l1, ssim_l1)\n\n"
+     "``centre`` (C float32) receives the level each channel was centred on.\n"
+     "SSIM, CS and L1 of output rows start..start+rows of two (H, W, C) images, of which x and\n"
+     "y hold rows row_base..row_base+buffer_rows (C-contiguous): adds their\n"
+     "sums over the averaging region to ``sums`` (3 x C float64) and the squared errors to\n"
+     "``errors`` (C float64, or None); writes the map rows when their buffers are given."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native", "Fused strip kernel of the fast CPU engine.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+#ifdef HAVE_V3
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        run_tile = run_tile_v3;
+        variant = "x86-64 AVX2+FMA";
+    }
+#endif
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddStringConstant(m, "variant", variant) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

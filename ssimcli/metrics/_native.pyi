@@ -1,0 +1,14 @@
+# Types of the C extension ssimcli/metrics/_native.c (built by setup.py where a compiler is
+# available; see the docstrings there).
+from typing import Any
+
+variant: str
+
+def strip(
+    x: Any, y: Any, dtype: int, row_base: int, buffer_rows: int, width: int, channels: int,
+    taps: int, start: int, rows: int, weights: Any, centre: Any, row_src: Any, col_src: Any,
+    divisor: float, c1: float, c2: float, scale: float, alpha: float, clip: bool,
+    need_ssim: bool, mean_region: tuple[int, int, int, int], sums: Any, errors: Any,
+    ssim: Any, cs: Any, l1: Any, ssim_l1: Any, /,
+) -> None: ...
+def png_unfilter(data: Any, pixels: Any, height: int, rowbytes: int, bpp: int, /) -> None: ...

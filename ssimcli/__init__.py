@@ -7,21 +7,12 @@ from typing import Any
 __all__ = ["__version__", "compare", "compare_arrays", "compare_files", "CompareOptions"]
 
 
-def _package_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("ssim-l1")
-    except metadata.PackageNotFoundError:  # a source tree that is not installed
-        return "0+unknown"
-
-
 def __getattr__(name: str) -> Any:
-    # Lazy: `ssim-l1 --help` must not pay for NumPy, SciPy, imageio, nor importlib.metadata.
+    # Lazy: `ssim-l1 --help` must not pay for NumPy, SciPy nor imageio.
     if name == "__version__":
-        version = _package_version()
-        globals()["__version__"] = version
-        return version
+        from ._version import __version__
+
+        return __version__
     if name in ("compare", "compare_arrays", "compare_files", "PairResult"):
         from . import api
 

@@ -124,14 +124,15 @@ _SERIAL_DECODE_BYTES = 256 << 20
 
 def load_pair(
     reference: str | Path, candidate: str | Path, data_range: float | None = None,
-    max_pixels: int | None = None,
+    max_pixels: int | None = None, *, while_decoding: Callable[[], None] | None = None,
 ) -> tuple[LoadedImage, LoadedImage]:
     """Decode both files, concurrently (the codecs release the GIL) unless they are huge.
 
     Both headers are read first (`probe_pair`): special files, images over ``max_pixels`` or
     over the memory available, and a size mismatch are refused before any pixel is decoded.
-    While the decoders run, this thread imports the metric engine (OpenCV), which would
-    otherwise be imported, alone, after them.
+    While the decoders run, this thread imports the metric engine (OpenCV, where the native
+    kernel is not built), which would otherwise be imported, alone, after them, then calls
+    ``while_decoding`` (the CLI imports what its output needs).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -139,6 +140,8 @@ def load_pair(
 
     probe_pair(reference, candidate, max_pixels)
     if _file_bytes(reference) + _file_bytes(candidate) > _SERIAL_DECODE_BYTES:
+        if while_decoding is not None:
+            while_decoding()
         return (load_image(reference, data_range, max_pixels),
                 load_image(candidate, data_range, max_pixels))
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -147,6 +150,8 @@ def load_pair(
         from .metrics.fast import warm_up
 
         warm_up()
+        if while_decoding is not None:
+            while_decoding()
         ref = ref_future.result()
         cand = cand_future.result()
     return ref, cand

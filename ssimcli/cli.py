@@ -57,4 +57,11 @@ def cli(debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    import os
+
+    # The engine's own threads use every core, and it keeps BLAS single-threaded while it
+    # runs; the pool OpenBLAS would start (one thread per core, spinning at NumPy's import,
+    # ~0.1 s of CPU measured here) would only compete with the decoders. Set before NumPy is
+    # imported; a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     return cli.main(args=argv, prog_name="ssim-l1")

@@ -16,6 +16,7 @@ the mask-weighted means in place of the plain ones when a mask or ignore rectang
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -164,7 +165,8 @@ class MaskCache:
 
 
 def score_pair(job: PairJob, *, backend: Any = None, loaded: tuple[Any, Any] | None = None,
-               masks: MaskCache | None = None) -> PairOutcome:
+               masks: MaskCache | None = None,
+               while_decoding: Callable[[], None] | None = None) -> PairOutcome:
     """Score one pair and apply its rules; every failure becomes an ``error`` outcome.
 
     Parameters
@@ -177,10 +179,13 @@ def score_pair(job: PairJob, *, backend: Any = None, loaded: tuple[Any, Any] | N
         Already decoded images (the GPU batch decodes ahead on threads).
     masks : MaskCache, optional
         Shared between pairs so that a mask file is decoded once.
+    while_decoding : callable, optional
+        Work for this thread while the decoders run (`api.load_pair`), e.g. imports that the
+        output will need.
     """
     outcome = PairOutcome(job.name, job.reference, job.candidate)
     try:
-        _score_into(outcome, job, backend, loaded, masks or MaskCache())
+        _score_into(outcome, job, backend, loaded, masks or MaskCache(), while_decoding)
     except Exception as exc:  # one odd file (or a bug) must not stop thousands of others
         return error_outcome(job, exc)
     return outcome
@@ -207,14 +212,16 @@ def error_outcome(job: PairJob, exc: BaseException) -> PairOutcome:
 
 
 def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
-                loaded: tuple[Any, Any] | None, masks: MaskCache) -> None:
+                loaded: tuple[Any, Any] | None, masks: MaskCache,
+                while_decoding: Callable[[], None] | None = None) -> None:
     from .api import load_pair
 
     options, rules = job.options, job.rules
     if rules.needs_ms_ssim and not options.ms_ssim:
         options = replace(options, ms_ssim=True)
     ref, cand = loaded if loaded is not None else load_pair(
-        job.reference, job.candidate, options.data_range, options.max_pixels)
+        job.reference, job.candidate, options.data_range, options.max_pixels,
+        while_decoding=while_decoding)
     # The local rule alone needs no maps: the engine finds the worst window in its strip pass.
     local_in_engine = (rules.min_local_ssim is not None and not rules.ignore
                        and rules.mask is None)

@@ -38,7 +38,7 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
     Prints SSIM, CS, Gaussian-weighted L1 and the mixed score alpha*(1-SSIM)+(1-alpha)*L1,
     per channel and overall, with the parameters in force.
     """
-    from ..console import data, rich_console, say
+    from ..console import data, import_rich, rich_console, say
     from ..guard import map_files, refuse_outputs_over_inputs
     from ..output import is_stdout, lock_output, write_text
     from ..pipeline import ERROR, PairJob, Rules, score_pair
@@ -51,7 +51,7 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
         lock_output(output)
     job = PairJob(candidate, reference, candidate, options, Rules.from_thresholds(thresholds),
                   maps_dir=maps_dir, map_request=map_request)
-    outcome = score_pair(job)
+    outcome = score_pair(job, while_decoding=import_rich if output_format == "table" else None)
     if outcome.status == ERROR:
         from ..cli_common import error
 

@@ -59,9 +59,7 @@ def decode(data: bytes) -> np.ndarray | None:
     channels = _CHANNELS[colour]
     pixel_bytes = channels * depth // 8
     rowbytes = width * pixel_bytes
-    expected = height * (rowbytes + 1)
-    if expected > FAST_MAX_BYTES:
-        return None
+    expected = _inflated_bytes(header)
     import imagecodecs
 
     # One buffer: inflated into, then unfiltered in place; the pixels are its first
@@ -102,8 +100,8 @@ def _read_chunks(data: bytes) -> tuple[tuple[int, int, int, int] | None, bytes]:
             if index or len(body) != 13:
                 raise CorruptPng("bad IHDR")
             header = _supported_header(body)
-            if header is None:
-                return None, b""
+            if header is None or _inflated_bytes(header) > FAST_MAX_BYTES:
+                return None, b""  # before any image data is gathered
         elif header is None:
             raise CorruptPng("IHDR is not the first chunk")
         elif kind == b"IDAT":
@@ -139,6 +137,12 @@ def _chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
         if kind == b"IEND":
             return
         pos = end
+
+
+def _inflated_bytes(header: tuple[int, int, int, int]) -> int:
+    """The size of the inflated stream: a filter byte and the samples of every row."""
+    width, height, depth, colour = header
+    return height * (1 + width * _CHANNELS[colour] * depth // 8)
 
 
 def _supported_header(body: memoryview) -> tuple[int, int, int, int] | None:

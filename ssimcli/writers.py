@@ -229,6 +229,7 @@ class MapWriter:
         self.inputs = list(inputs)
         self._files: dict[str, Any] = {}  # name -> PositionalFile of its .npy
         self._index: dict[str, np.ndarray] = {}  # name -> (H, W) colour index of its heatmap
+        self._indexed = False  # the engine fills self._index itself
         self._offset = 0  # of row 0 in each .npy file
         self._row_bytes = 0
         self._made: list[Path] = []
@@ -265,15 +266,35 @@ class MapWriter:
                 self._files[name].write_at(0, header)
             if "png" in self.request.formats and name in SCALES:
                 self._index[name] = np.empty((height, width), dtype=np.uint8)
-        return self._take
+        return self
 
-    def _take(self, start: int, maps: dict[str, np.ndarray]) -> None:
+    # The sink protocol (ssimcli.metrics.fast.MapSink): the engine calls the writer itself.
+
+    @property
+    def float_maps(self) -> tuple[str, ...]:
+        """The maps the sink needs as floats: those written as ``.npy``, and all of them when
+        the engine leaves the heatmaps' colour index to the sink."""
+        return tuple(self._files) if self._indexed else tuple(self._files) + tuple(
+            name for name in self._index if name not in self._files)
+
+    @property
+    def heatmap_indexes(self) -> dict[str, tuple[np.ndarray, float, float]]:
+        from .heatmap import SCALES
+
+        return {name: (index, *SCALES[name]) for name, index in self._index.items()}
+
+    def engine_fills_indexes(self) -> None:
+        self._indexed = True
+
+    def __call__(self, start: int, maps: dict[str, np.ndarray]) -> None:
         """One strip of rows ``start:start + n`` (called from the engine's threads)."""
         from .heatmap import SCALES, quantise
 
         for name, file in self._files.items():
             rows = np.ascontiguousarray(maps[name], dtype="<f4")
             file.write_at(self._offset + start * self._row_bytes, rows)
+        if self._indexed:
+            return
         for name, index in self._index.items():
             block = maps[name]
             quantise(block, *SCALES[name], out=index[start:start + block.shape[0]])

@@ -277,3 +277,9 @@ def test_several_methods_write_the_asked_maps(run_cli, tmp_path):
         expected = api_maps(ref_dir / "a.png", tmp_path / method / "a.png")["cs"]
         assert np.array_equal(iio.imread(out / method / "a.png" / "cs.png"),
                               render_heatmap(expected, "cs"))
+
+
+def test_the_built_in_viridis_table_is_cmaps() -> None:
+    from ssimcli.heatmap import _lut, _lut_from_cmap
+
+    assert np.array_equal(_lut("viridis"), _lut_from_cmap("viridis"))

@@ -136,11 +136,13 @@ def test_the_kernel_refuses_buffers_too_small_for_its_arguments() -> None:
     cols = np.array([0, 0, 1, 2, 3, 3], np.int64)
     sums = np.zeros((3, 1))
     args = [x, x, 0, 0, 4, 4, 1, 3, 0, 4, weights, np.zeros(1, np.float32), rows, cols, 1.0,
-            1e-4, 9e-4, 1.0, 0.84, False, True, (0, 4, 0, 4), sums, None, None, None, None, None]
+            1e-4, 9e-4, 1.0, 0.84, False, True, (0, 4, 0, 4), sums, None, None, None, None, None,
+            None, None, None, None, (0.0, 1.0) * 4]
     kernel.strip(*args)
     assert sums[0, 0] == pytest.approx(4.0 * 4.0)  # identical images: SSIM 1 on 16 pixels
     for index, bad in [(0, np.zeros(8, np.uint8)), (12, rows[:3]), (13, np.array([0, 9, 1, 2, 3, 3])),
-                       (22, np.zeros(2)), (24, np.zeros(3, np.float32))]:
+                       (22, np.zeros(2)), (24, np.zeros(3, np.float32)),
+                       (28, np.zeros(3, np.uint8))]:
         wrong = list(args)
         wrong[index] = bad
         with pytest.raises(ValueError):
@@ -295,3 +297,38 @@ def test_a_corrupt_png_is_one_line_and_exit_2(tmp_path: object) -> None:
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         f"error: {folder / 'b.png'}: not a valid PNG (truncated or corrupt data)"]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_native_heatmap_index_equals_numpy(channels: int) -> None:
+    from ssimcli import heatmap
+
+    rng = np.random.default_rng(12)
+    values = rng.normal(0.5, 0.6, (37, 203, channels)).astype(np.float32)
+    values[0, :5, 0] = [np.nan, np.inf, -np.inf, 0.0, 1.0]
+    values[1, 0, 0] = np.nextafter(np.float32(0.5), np.float32(1))
+    for low, high in ((0.0, 1.0), (-1.0, 1.0), (0.0, 0.25)):
+        expected = np.empty(values.shape[:2], np.uint8)
+        work = np.empty(values.shape[:2], np.float32)
+        heatmap._quantise(values, low, high, work, expected)  # NumPy, block of all rows
+        got = heatmap.quantise(values, low, high)
+        assert np.array_equal(got, expected), (low, high)
+
+
+def test_native_heatmap_colours_equal_numpy() -> None:
+    from ssimcli import heatmap
+
+    rng = np.random.default_rng(13)
+    index = rng.integers(0, 256, (41, 77), dtype=np.uint8)
+    native = heatmap.heatmap_rows_of_index(index, "ssim", heatmap.SCALES["ssim"])
+    rows, layout = heatmap._canvas(41, 77, "ssim", *heatmap.SCALES["ssim"])
+    heatmap._colour(heatmap._body(rows, layout), index, heatmap._lut(heatmap.COLORMAP))
+    assert np.array_equal(native, rows)
+
+
+def test_png_reader_leaves_large_images_to_libpng(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FAST_MAX_BYTES libpng's row-by-row decoding holds less: decided from the IHDR."""
+    data = pillow_png(np.zeros((40, 50, 3), np.uint8))
+    assert pngread.decode(data) is not None
+    monkeypatch.setattr(pngread, "FAST_MAX_BYTES", 40 * (1 + 50 * 3) - 1)
+    assert pngread.decode(data) is None

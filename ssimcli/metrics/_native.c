@@ -62,6 +62,11 @@ typedef struct {
     int clip, need_ssim, want_errors;
     int mean_r0, mean_r1, mean_c0, mean_c1;
     float *map_ssim, *map_cs, *map_l1, *map_mix;  /* rows x width x channels, or NULL */
+    /* Heatmap colour indexes (heatmap.quantise) of ssim, cs, l1, ssim_l1: rows x width, or
+     * NULL; each on its scale [low, high] (as index_low and 255 / (high - low)). */
+    uint8_t *index[4];
+    float index_low[4], index_scale[4];
+    int any_index;
     double *sums;              /* 3 x channels: ssim, cs, l1 */
     double *errors;            /* channels: sum of (x - y)^2 as given */
 } Strip;
@@ -194,7 +199,7 @@ typedef struct {
     float *ring;               /* taps slots x PLANES planes x stride floats */
     float *v[PLANES];          /* filtered down the columns, one output row */
     float *h[PLANES];          /* then along the row: the moments of the row */
-    float *row[2];             /* ssim, cs of the row */
+    float *row[3];             /* ssim, cs and ssim_l1 of the row */
     float *pattern;            /* centre of each sample's channel */
     double *acc[3], *err;      /* per-sample sums down the strip */
     Segments segments;
@@ -207,7 +212,7 @@ static void free_buffers(Buffers *b) {
         free(b->v[p]);
         free(b->h[p]);
     }
-    for (int m = 0; m < 2; m++) free(b->row[m]);
+    for (int m = 0; m < 3; m++) free(b->row[m]);
     for (int m = 0; m < 3; m++) free(b->acc[m]);
     free(b->pattern);
     free(b->err);
@@ -229,7 +234,7 @@ static int alloc_buffers(const Strip *s, Buffers *b) {
         ok = ok && (b->v[p] = calloc(b->stride, sizeof(float)));
         ok = ok && (b->h[p] = calloc(b->stride, sizeof(float)));
     }
-    for (int m = 0; m < 2; m++) ok = ok && (b->row[m] = calloc(b->stride, sizeof(float)));
+    for (int m = 0; m < 3; m++) ok = ok && (b->row[m] = calloc(b->stride, sizeof(float)));
     for (int m = 0; m < 3; m++) ok = ok && (b->acc[m] = calloc(tile, sizeof(double)));
     ok = ok && (b->pattern = calloc(b->stride, sizeof(float)));
     ok = ok && (b->err = calloc(tile, sizeof(double)));
@@ -273,16 +278,64 @@ INLINE void add_errors(const Strip *s, double *err, size_t base, size_t count) {
     }
 }
 
+/* The colour index of `pixels` pixels of `channels` samples each: the operations of
+ * heatmap.quantise in the same order (channels added in order, divided by their count, minus
+ * low, times 255 / (high - low); NaN -> 0 as np.fmax(acc, 0); at most 255; truncated). A
+ * constant channel count lets the compiler vectorise the loop. */
+#define QUANTISE(CHANNELS)                                                                 \
+    do {                                                                                   \
+        for (size_t k = 0; k < n; k++) {                                                   \
+            const float *px = in + k * (CHANNELS);                                         \
+            float acc;                                                                     \
+            if ((CHANNELS) == 1) {                                                         \
+                acc = px[0] - lo;                                                          \
+            } else {                                                                       \
+                acc = px[0] + px[1];                                                       \
+                for (size_t j = 2; j < (size_t)(CHANNELS); j++) acc = acc + px[j];         \
+                acc = acc / count - lo;                                                    \
+            }                                                                              \
+            acc = acc * scale;                                                             \
+            acc = acc > 0.0f ? acc : 0.0f;                                                 \
+            acc = acc < 255.0f ? acc : 255.0f;                                             \
+            index[k] = (uint8_t)acc;                                                       \
+        }                                                                                  \
+    } while (0)
+
+INLINE void quantise_pixels(const float *in, size_t n, size_t c, float lo, float scale,
+                            uint8_t *index) {
+    const float count = (float)c;
+    switch (c) {
+    case 1: QUANTISE(1); break;
+    case 2: QUANTISE(2); break;
+    case 3: QUANTISE(3); break;
+    case 4: QUANTISE(4); break;
+    default: QUANTISE(c); break;
+    }
+}
+
+/* The ssim_l1 mix of the row, alpha (1 - ssim) + (1 - alpha) l1, written as fast._strip_maps
+ * computes it (cv2.addWeighted's order). */
+INLINE void mix_row(const Strip *s, const Buffers *b, size_t count) {
+    const float a = -s->alpha, c = 1.0f - s->alpha, g = s->alpha;
+    for (size_t k = 0; k < count; k++) b->row[2][k] = (b->row[0][k] * a + b->h[4][k] * c) + g;
+}
+
+/* The colour index of each pixel of the row, for the heatmaps asked for. */
+INLINE void write_indexes(const Strip *s, const Buffers *b, int i, int p0, int tp) {
+    const float *source[4] = {b->row[0], b->row[1], b->h[4], b->row[2]};
+    for (int m = 0; m < 4; m++) {
+        if (!s->index[m]) continue;
+        quantise_pixels(source[m], (size_t)tp, (size_t)s->channels, s->index_low[m],
+                        s->index_scale[m], s->index[m] + (size_t)i * s->width + p0);
+    }
+}
+
 INLINE void write_maps(const Strip *s, const Buffers *b, int i, int p0, size_t count) {
     const size_t offset = ((size_t)i * s->width + p0) * s->channels;
     if (s->map_ssim) memcpy(s->map_ssim + offset, b->row[0], count * sizeof(float));
     if (s->map_cs) memcpy(s->map_cs + offset, b->row[1], count * sizeof(float));
     if (s->map_l1) memcpy(s->map_l1 + offset, b->h[4], count * sizeof(float));
-    if (s->map_mix) {
-        const float a = -s->alpha, c = 1.0f - s->alpha, g = s->alpha;
-        float *mix = s->map_mix + offset;
-        for (size_t k = 0; k < count; k++) mix[k] = (b->row[0][k] * a + b->h[4][k] * c) + g;
-    }
+    if (s->map_mix) memcpy(s->map_mix + offset, b->row[2], count * sizeof(float));
 }
 
 
@@ -317,7 +370,7 @@ static const char *variant = "baseline";
 /* ---- Python glue ------------------------------------------------------------------------ */
 
 typedef struct {
-    Py_buffer views[12];
+    Py_buffer views[16];
     int used;
 } Views;
 
@@ -351,13 +404,16 @@ static PyObject *strip(PyObject *self, PyObject *args) {
     Strip s;
     memset(&s, 0, sizeof(s));
     PyObject *x, *y, *weights, *centre, *row_src, *col_src, *sums, *errors;
-    PyObject *m_ssim, *m_cs, *m_l1, *m_mix;
+    PyObject *m_ssim, *m_cs, *m_l1, *m_mix, *ix[4];
+    double scales[8];
     double divisor, c1, c2, scale, alpha;
-    if (!PyArg_ParseTuple(args, "OOiiiiiiiiOOOOdddddpp(iiii)OOOOOO", &x, &y, &s.dtype,
+    if (!PyArg_ParseTuple(args, "OOiiiiiiiiOOOOdddddpp(iiii)OOOOOOOOOO(dddddddd)", &x, &y, &s.dtype,
                           &s.row_base, &s.buffer_rows, &s.width, &s.channels, &s.taps, &s.start, &s.rows, &weights, &centre,
                           &row_src, &col_src, &divisor, &c1, &c2, &scale, &alpha, &s.clip,
                           &s.need_ssim, &s.mean_r0, &s.mean_r1, &s.mean_c0, &s.mean_c1, &sums,
-                          &errors, &m_ssim, &m_cs, &m_l1, &m_mix))
+                          &errors, &m_ssim, &m_cs, &m_l1, &m_mix, &ix[0], &ix[1], &ix[2],
+                          &ix[3], &scales[0], &scales[1], &scales[2], &scales[3], &scales[4],
+                          &scales[5], &scales[6], &scales[7]))
         return NULL;
     if (s.dtype < U8 || s.dtype > F64 || s.buffer_rows < 1 || s.width < 1 || s.channels < 1 ||
         s.taps < 1 || s.taps % 2 == 0 || s.rows < 1 || s.start < s.row_base ||
@@ -393,6 +449,13 @@ static PyObject *strip(PyObject *self, PyObject *args) {
              ((s.map_cs = p), 1) && get_buffer(&v, m_l1, map, 1, 1, "l1", &p) &&
              ((s.map_l1 = p), 1) && get_buffer(&v, m_mix, map, 1, 1, "ssim_l1", &p) &&
              ((s.map_mix = p), 1);
+    for (int m = 0; m < 4 && ok; m++) {
+        ok = get_buffer(&v, ix[m], (size_t)s.rows * W, 1, 1, "index", &p);
+        s.index[m] = p;
+        s.any_index = s.any_index || p != NULL;
+        s.index_low[m] = (float)scales[2 * m];
+        s.index_scale[m] = (float)(255.0 / (scales[2 * m + 1] - scales[2 * m]));
+    }
     if (ok) {
         /* Source indices must stay inside the image, whatever Python passed. */
         for (int k = 0; k < s.rows + 2 * s.radius && ok; k++)
@@ -526,7 +589,88 @@ static PyObject *png_unfilter(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- Heatmap colour index ---------------------------------------------------------------- */
+
+static PyObject *quantise(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *values_obj, *out_obj;
+    Py_ssize_t pixels, channels;
+    double low, high;
+    if (!PyArg_ParseTuple(args, "OnnddO", &values_obj, &pixels, &channels, &low, &high, &out_obj))
+        return NULL;
+    if (pixels < 0 || channels < 1) {
+        PyErr_SetString(PyExc_ValueError, "quantise: bad geometry");
+        return NULL;
+    }
+    Views v = {.used = 0};
+    void *values, *out;
+    if (!get_buffer(&v, values_obj, (size_t)pixels * channels * sizeof(float), 0, 0, "values",
+                    &values) ||
+        !get_buffer(&v, out_obj, (size_t)pixels, 1, 0, "out", &out)) {
+        release_views(&v);
+        return NULL;
+    }
+    /* The very operations of heatmap._quantise on float32 (NumPy casts the Python scalars to
+     * float32): channels added in order, divided by their count, minus low, times
+     * 255 / (high - low); NaN -> 0 (fmax), at most 255, truncated. */
+    const float *in = values;
+    uint8_t *index = out;
+    const float lo = (float)low, scale = (float)(255.0 / (high - low));
+    const size_t n = (size_t)pixels, c = (size_t)channels;
+    Py_BEGIN_ALLOW_THREADS
+    quantise_pixels(in, n, c, lo, scale, index);
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    Py_RETURN_NONE;
+}
+
+static PyObject *colour_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *index_obj, *lut_obj, *rows_obj;
+    Py_ssize_t height, width, offset, stride;
+    if (!PyArg_ParseTuple(args, "OnnOOnn", &index_obj, &height, &width, &lut_obj, &rows_obj,
+                          &offset, &stride))
+        return NULL;
+    if (height < 0 || width < 0 || offset < 0 || (height > 1 && stride < 3 * width)) {
+        PyErr_SetString(PyExc_ValueError, "colour_rows: bad geometry");
+        return NULL;
+    }
+    Views v = {.used = 0};
+    void *index, *lut, *rows;
+    const size_t h = (size_t)height, w = (size_t)width;
+    const size_t need = h ? (size_t)offset + (h - 1) * (size_t)stride + 3 * w : 0;
+    if (!get_buffer(&v, index_obj, h * w, 0, 0, "index", &index) ||
+        !get_buffer(&v, lut_obj, 256 * 3, 0, 0, "lut", &lut) ||
+        !get_buffer(&v, rows_obj, need, 1, 0, "rows", &rows)) {
+        release_views(&v);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *idx = index, *table = lut;
+    for (size_t r = 0; r < h; r++) {
+        uint8_t *out = (uint8_t *)rows + (size_t)offset + r * (size_t)stride;
+        const uint8_t *in = idx + r * w;
+        for (size_t j = 0; j < w; j++) {
+            const uint8_t *rgb = table + 3 * (size_t)in[j];
+            out[3 * j] = rgb[0];
+            out[3 * j + 1] = rgb[1];
+            out[3 * j + 2] = rgb[2];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"colour_rows", colour_rows, METH_VARARGS,
+     "colour_rows(index, height, width, lut, rows, offset, stride)\n\n"
+     "RGB of a (height, width) uint8 colour index through a 256 x 3 uint8 table, written into\n"
+     "``rows`` from byte ``offset`` on, each image row ``stride`` bytes after the previous."},
+    {"quantise", quantise, METH_VARARGS,
+     "quantise(values, pixels, channels, low, high, out)\n\n"
+     "The heatmap colour index (heatmap.quantise) of ``pixels`` float32 pixels of ``channels``\n"
+     "samples each (C-contiguous) into ``out`` (``pixels`` uint8)."},
     {"png_unfilter", png_unfilter, METH_VARARGS,
      "png_unfilter(data, pixels, height, rowbytes, bpp)\n\n"
      "Undo PNG's per-row filters: ``data`` holds ``height`` rows of a filter byte and\n"
@@ -537,12 +681,14 @@ static PyMethodDef methods[] = {
      "strip(x, y, dtype, row_base, buffer_rows, width, channels, taps, start, rows, weights,\n"
      "      centre, row_src,\n"
      "      col_src, divisor, c1, c2, scale, alpha, clip, need_ssim, (r0, r1, c0, c1), sums,\n"
-     "      errors, ssim, cs, l1, ssim_l1)\n\n"
+     "      errors, ssim, cs, l1, ssim_l1, ssim_index, cs_index, l1_index, ssim_l1_index,\n"
+     "      (low, high) * 4)\n\n"
      "``centre`` (C float32) receives the level each channel was centred on.\n"
      "SSIM, CS and L1 of output rows start..start+rows of two (H, W, C) images, of which x and\n"
      "y hold rows row_base..row_base+buffer_rows (C-contiguous): adds their\n"
      "sums over the averaging region to ``sums`` (3 x C float64) and the squared errors to\n"
-     "``errors`` (C float64, or None); writes the map rows when their buffers are given."},
+     "``errors`` (C float64, or None); writes the map rows when their buffers are given, and\n"
+     "the heatmap colour index of a map (rows x width uint8) on its (low, high) scale."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -146,7 +146,9 @@ static TARGET void V(run_tile)(const Strip *s, Buffers *b, int p0) {
         }
         if (s->want_errors)
             add_errors(s, b->err, ((size_t)(image_row - s->row_base) * s->width + p0) * C, count);
+        if (s->map_mix || s->index[3]) mix_row(s, b, count);
         write_maps(s, b, i, p0, count);
+        if (s->any_index) write_indexes(s, b, i, p0, tp);
     }
     for (int c = 0; c < C; c++) {
         for (size_t k = (size_t)c; k < count; k += C) {

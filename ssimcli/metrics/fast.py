@@ -186,6 +186,10 @@ def _map_indices(index: np.ndarray, n: int, padding: str) -> tuple[np.ndarray, n
 #: Receives the maps of image rows ``start:start + n`` as ``{name: (n, W, C) array}``, for
 #: ``ssim``, ``cs``, ``l1`` and ``ssim_l1``. Called from the engine's threads, strips in any
 #: order and concurrently; the arrays are reused once it returns, so it must copy what it keeps.
+#: A sink may also carry ``float_maps`` (the names it needs as floats; the native kernel then
+#: makes only those) and ``heatmap_indexes`` (``{name: ((H, W) uint8, low, high)}``): the native
+#: kernel writes `heatmap.quantise`'s colour index of those maps straight into the arrays,
+#: after calling the sink's ``engine_fills_indexes()`` once, before any strip.
 MapSink = Callable[[int, dict[str, np.ndarray]], None]
 MAP_KINDS = ("ssim", "cs", "l1", "ssim_l1")
 
@@ -619,6 +623,15 @@ class _StripJob:
         self.map_sink = map_sink
         self.native = plan.native
         self.native_direct = _native_inputs(x, y)
+        self.sink_floats: tuple[str, ...] = ()
+        self.sink_indexes: dict[str, tuple[np.ndarray, float, float]] = {}
+        if map_sink is not None:
+            if self.native and maps_out is None:
+                self.sink_indexes = dict(getattr(map_sink, "heatmap_indexes", {}))
+                if self.sink_indexes:
+                    map_sink.engine_fills_indexes()  # type: ignore[attr-defined]
+            # Read after the line above: a sink that no longer quantises needs fewer floats.
+            self.sink_floats = tuple(getattr(map_sink, "float_maps", MAP_KINDS))
         # One row of sums per strip, added in strip order at the end: the result does not
         # depend on which thread ran which strip.
         self.sums = np.zeros((plan.strips, len(plan.names) + int(want_errors), plan.channels))
@@ -691,12 +704,15 @@ class _StripJob:
             xs, ys = np.ascontiguousarray(xs, dtype=dtype), np.ascontiguousarray(ys, dtype=dtype)
         sums = np.zeros((3, plan.channels))
         errors = np.zeros(plan.channels) if self.want_errors else None
-        dest = self.destination(ws, start, rows)
-        if dest is None and self.feed is not None:
+        dest = self.destination(ws, start, rows) or {}
+        if self.maps_out is None and self.map_sink is not None:
+            dest = {name: dest[name] for name in self.sink_floats}  # what the sink wants
+        to_sink = dict(dest)
+        if "ssim" not in dest and self.feed is not None:
             if ws.native_ssim is None:
                 ws.native_ssim = np.empty((plan.strip, plan.width, plan.channels), plan.dtype)
-            dest = {"ssim": ws.native_ssim[:rows]}
-        dest = dest or {}
+            dest["ssim"] = ws.native_ssim[:rows]
+        indexes = [self.sink_indexes.get(name) for name in MAP_KINDS]
         _NATIVE_KERNEL.strip(
             xs, ys, _NATIVE_DTYPES[xs.dtype], lo, hi - lo, plan.width, plan.channels,
             plan.window.size, start, rows, plan.kernel, centre,
@@ -704,15 +720,17 @@ class _StripJob:
             (params.k1 * plan.data_range) ** 2, (params.k2 * plan.data_range) ** 2,
             _covariance_scale(plan), params.alpha, params.clip, plan.need_ssim,
             (*plan.mean_rows, *plan.mean_cols), sums, errors, dest.get("ssim"),
-            dest.get("cs"), dest.get("l1"), dest.get("ssim_l1"))
+            dest.get("cs"), dest.get("l1"), dest.get("ssim_l1"),
+            *[None if ix is None else ix[0][start:start + rows] for ix in indexes],
+            tuple(float(v) for ix in indexes for v in ((0.0, 1.0) if ix is None else ix[1:])))
         for i, name in enumerate(plan.names):
             self.sums[index, i] = sums[_NATIVE_SUMS[name]]
         if errors is not None:
             self.sums[index, -1] = errors
         if self.feed is not None:
             self.feed.put(index, dest["ssim"], start, rows)
-        if self.map_sink is not None and "cs" in dest:
-            self.map_sink(start, dest)
+        if self.map_sink is not None and to_sink:
+            self.map_sink(start, to_sink)
 
     def destination(self, ws: _Workspace, start: int, rows: int
                     ) -> dict[str, np.ndarray] | None:

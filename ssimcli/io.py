@@ -89,6 +89,10 @@ def read_raw(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
         raise InputError(path, "empty file, not an image")
     try:
         with open(path, "rb") as handle:
+            streamed = _stream_large_png(path, handle, max_pixels)
+            if streamed is not None:
+                return streamed
+            handle.seek(0)
             data = handle.read()
     except PermissionError:
         raise InputError(path, "permission denied") from None
@@ -105,6 +109,25 @@ def read_raw(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     if header.format == "TIFF":
         return _decode_tiff(path, data)
     return _decode_with_pillow(path, data)
+
+
+def _stream_large_png(path: Path, handle: Any, max_pixels: int | None) -> np.ndarray | None:
+    """A large PNG decoded from ``handle`` in pieces (`pngread.decode_file`): its header is
+    checked against the limits first; ``None`` for anything else (read it whole)."""
+    from . import pngread
+
+    head = handle.read(33)
+    if not head.startswith(pngread.SIGNATURE):
+        return None
+    header = probe_stream(path, _io.BytesIO(head))
+    if header.nbytes <= pngread.FAST_MAX_BYTES:
+        return None
+    check_limits(header, max_pixels)
+    handle.seek(0)
+    try:
+        return pngread.decode_file(handle)
+    except pngread.CorruptPng:
+        raise InputError(path, "not a valid PNG (truncated or corrupt data)") from None
 
 
 def _read_npy(path: Path, data: bytes) -> np.ndarray:

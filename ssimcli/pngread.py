@@ -6,24 +6,30 @@ in `ssimcli.metrics._native` takes a few milliseconds more, for the very same pi
 
 Only what it can decode exactly is taken: 8- and 16-bit grey, grey+alpha, RGB and RGBA,
 not interlaced, with no chunk that could change the pixels (``tRNS``, palettes, APNG frames,
-unknown critical chunks). Everything else, and every image of more than `FAST_MAX_BYTES`
-(libpng streams rows and never holds the inflated stream whole), returns ``None`` and goes to
-libpng. The chunks that are read have their CRCs checked and the stream its Adler-32, as
-libpng does: corrupt or truncated data is a `CorruptPng`, never a partial image.
+unknown critical chunks). Everything else returns ``None`` and goes to libpng. The chunks
+that are read have their CRCs checked and the stream its Adler-32, as libpng does: corrupt or
+truncated data is a `CorruptPng`, never a partial image.
+
+Two ways in. `decode` takes the file's bytes, for images of up to `FAST_MAX_BYTES` of
+inflated data. `decode_file` reads a larger file in pieces, inflating and unfiltering rows as
+they come, so that neither the file nor the inflated stream is ever held whole: a pair of
+16384 x 16384 RGB files then needs little more than its pixels (libpng decodes from the whole
+file's bytes, which for noisy pictures are as large as the pixels).
 """
 
 from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Iterator
-from typing import Any, cast
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: Inflated streams larger than this are left to libpng (its row-by-row decoding holds less).
+#: Inflated streams larger than this are read from the file in pieces (`decode_file`).
 FAST_MAX_BYTES = 256 << 20
+_PIECE = 1 << 20  # bytes read from the file at a time, and most inflated at once
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 # Ancillary chunks that libpng reports but does not apply to the samples it returns.
 _IGNORED = {b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"tIME", b"gAMA", b"cHRM", b"sRGB", b"iCCP",
@@ -80,6 +86,153 @@ def decode(data: bytes) -> np.ndarray | None:
     if depth == 16:
         pixels = _native_order(pixels)
     return pixels[:, :, 0] if channels == 1 else pixels
+
+
+def decode_file(handle: BinaryIO) -> np.ndarray | None:
+    """`decode` of the PNG file open in ``handle`` (at its start), read piece by piece; for
+    large images. ``None`` when the layout is left to libpng (the handle is then anywhere)."""
+    import zlib
+
+    native = _native()
+    if native is None or handle.read(len(SIGNATURE)) != SIGNATURE:
+        return None
+    reader = _ChunkReader(handle)
+    kind, body = reader.next_whole()
+    if kind != b"IHDR" or len(body) != 13:
+        raise CorruptPng("bad IHDR")
+    header = _supported_header(memoryview(body))
+    if header is None:
+        return None
+    width, height, depth, colour = header
+    channels = _CHANNELS[colour]
+    pixel_bytes = channels * depth // 8
+    rowbytes = width * pixel_bytes
+    dtype = np.dtype(np.uint8) if depth == 8 else np.dtype(">u2")
+    pixels = np.empty((height, width, channels), dtype=dtype)
+    rows = _RowSink(native, pixels, height, rowbytes, pixel_bytes)
+    inflater = zlib.decompressobj()
+    while True:
+        kind, length = reader.next_header()
+        if kind == b"IDAT":
+            _inflate(reader.pieces(length), inflater, rows)
+        elif kind == b"IEND":
+            reader.skip(length, check=True)
+            break
+        elif kind in _IGNORED:
+            reader.skip(length, check=False)
+        else:
+            return None  # tRNS, PLTE, APNG frames, anything unknown: libpng decides
+    _inflate([], inflater, rows)
+    if not inflater.eof or rows.done != height or rows.pending:
+        raise CorruptPng("image data shorter or longer than the header says")
+    if depth == 16:
+        pixels = _native_order(pixels)
+    return pixels[:, :, 0] if channels == 1 else pixels
+
+
+def _inflate(pieces: Iterable[bytes], inflater: Any, rows: _RowSink) -> None:
+    """Inflate ``pieces`` into ``rows``, at most `_PIECE` bytes at a time; no pieces: the end
+    of the stream."""
+    import zlib
+
+    try:
+        for piece in pieces:
+            data = inflater.decompress(piece, _PIECE)
+            while True:
+                rows.add(data)
+                if not inflater.unconsumed_tail:
+                    break
+                data = inflater.decompress(inflater.unconsumed_tail, _PIECE)
+        if not pieces:
+            rows.add(inflater.flush())
+    except zlib.error:
+        raise CorruptPng("bad zlib stream") from None
+
+
+class _ChunkReader:
+    """The chunks of a PNG file, read in pieces of at most `_PIECE` bytes, CRCs checked for
+    the critical ones."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle = handle
+
+    def _read(self, count: int) -> bytes:
+        data = self.handle.read(count)
+        if len(data) != count:
+            raise CorruptPng("truncated")
+        return data
+
+    def next_header(self) -> tuple[bytes, int]:
+        length, kind = struct.unpack(">I4s", self._read(8))
+        self._kind = kind
+        return kind, length
+
+    def next_whole(self) -> tuple[bytes, bytes]:
+        kind, length = self.next_header()
+        if length > 1 << 20:
+            raise CorruptPng("oversized chunk")
+        body = self._read(length)
+        self._check(kind, zlib_crc(kind + body))
+        return kind, body
+
+    def pieces(self, length: int) -> Iterator[bytes]:
+        crc = zlib_crc(self._kind)
+        while length:
+            piece = self._read(min(length, _PIECE))
+            crc = zlib_crc(piece, crc)
+            length -= len(piece)
+            yield piece
+        self._check(self._kind, crc)
+
+    def skip(self, length: int, check: bool) -> None:
+        crc = zlib_crc(self._kind)
+        while length:
+            piece = self._read(min(length, _PIECE))
+            crc = zlib_crc(piece, crc) if check else crc
+            length -= len(piece)
+        if check:
+            self._check(self._kind, crc)
+        else:
+            self._read(4)
+
+    def _check(self, kind: bytes, crc: int) -> None:
+        (stored,) = struct.unpack(">I", self._read(4))
+        if stored != crc:
+            raise CorruptPng("bad CRC")
+
+
+def zlib_crc(data: bytes, start: int = 0) -> int:
+    import zlib
+
+    return zlib.crc32(data, start)
+
+
+class _RowSink:
+    """Inflated bytes in, unfiltered rows out into ``pixels``, as soon as rows are whole."""
+
+    def __init__(self, native: Any, pixels: np.ndarray, height: int, rowbytes: int,
+                 pixel_bytes: int):
+        self.native, self.pixels = native, pixels
+        self.height, self.rowbytes, self.pixel_bytes = height, rowbytes, pixel_bytes
+        self.pending = bytearray()
+        self.done = 0
+
+    def add(self, data: bytes) -> None:
+        self.pending += data
+        stride = self.rowbytes + 1
+        count = min(len(self.pending) // stride, self.height - self.done)
+        if count <= 0:
+            if len(self.pending) >= stride:  # every row is done: data past the image
+                raise CorruptPng("image data longer than the header says")
+            return
+        try:
+            with memoryview(self.pending) as view:  # released before the bytearray shrinks
+                self.native.png_unfilter(view[:count * stride], self.pixels, count,
+                                         self.rowbytes, self.pixel_bytes, self.done)
+        except ValueError:
+            raise CorruptPng("bad row filter") from None
+        self.done += count
+        del self.pending[:count * stride]
 
 
 def _native_order(pixels: np.ndarray) -> np.ndarray:

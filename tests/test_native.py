@@ -332,3 +332,59 @@ def test_png_reader_leaves_large_images_to_libpng(monkeypatch: pytest.MonkeyPatc
     assert pngread.decode(data) is not None
     monkeypatch.setattr(pngread, "FAST_MAX_BYTES", 40 * (1 + 50 * 3) - 1)
     assert pngread.decode(data) is None
+
+
+@pytest.mark.parametrize("name", sorted(png_cases()))
+def test_png_read_in_pieces_returns_what_libpng_returns(name: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import imagecodecs
+
+    monkeypatch.setattr(pngread, "_PIECE", 97)  # pieces that split rows, chunks and headers
+    data = png_cases()[name]
+    got = pngread.decode_file(io.BytesIO(data))
+    expected = imagecodecs.png_decode(data)
+    assert got is not None
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+def test_a_large_png_is_read_in_pieces_through_the_loader(tmp_path: object,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from ssimcli import io as image_io
+
+    rng = np.random.default_rng(14)
+    image = (rng.random((300, 200, 3)) * 255).astype(np.uint8)
+    path = Path(str(tmp_path)) / "big.png"
+    path.write_bytes(pillow_png(image))
+    calls: list[int] = []
+    original = pngread.decode_file
+    monkeypatch.setattr(pngread, "decode_file", lambda h: calls.append(1) or original(h))
+    monkeypatch.setattr(pngread, "FAST_MAX_BYTES", 1000)
+    assert np.array_equal(image_io.read_raw(path), image)
+    assert calls == [1]
+    broken = bytearray(path.read_bytes())
+    broken[len(broken) // 2] ^= 0xFF
+    path.write_bytes(bytes(broken))
+    with pytest.raises(Exception, match="not a valid PNG"):
+        image_io.read_raw(path)
+
+
+def test_png_read_in_pieces_refuses_corrupt_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pngread, "_PIECE", 1000)
+    rng = np.random.default_rng(15)
+    data = pillow_png((rng.random((40, 50, 3)) * 255).astype(np.uint8), compress_level=1)
+    raw = bytearray(zlib.decompress(_idat(data)))
+    raw[0] = 7
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    longer = _replace_idat(data, zlib.compress(bytes(zlib.decompress(_idat(data))) + b"\0" * 151))
+    cases = {"flipped byte": bytes(flipped), "truncated": data[: len(data) // 2],
+             "no IEND": data[:-12], "bad filter": _replace_idat(data, zlib.compress(bytes(raw))),
+             "short stream": _replace_idat(data, zlib.compress(bytes(raw[:-50]))),
+             "long stream": longer}
+    for label, broken in cases.items():
+        with pytest.raises(pngread.CorruptPng):
+            pngread.decode_file(io.BytesIO(broken))
+            pytest.fail(label)

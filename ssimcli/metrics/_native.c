@@ -530,13 +530,13 @@ INLINE uint8_t paeth(int a, int b, int c) {
             const uint8_t *raw = data + row * (rowbytes + 1) + 1;                          \
             const int filter = data[row * (rowbytes + 1)];                                 \
             uint8_t *out = pixels + row * rowbytes;                                        \
-            const uint8_t *up = row ? out - rowbytes : zeros;                              \
+            const uint8_t *up = row ? out - rowbytes : first_up;                           \
             UNFILTER_ROW(BPP);                                                             \
         }                                                                                  \
     } while (0)
 
 static int unfilter_image(const uint8_t *data, uint8_t *pixels, size_t height, size_t rowbytes,
-                          int bpp, const uint8_t *zeros) {
+                          int bpp, const uint8_t *first_up) {
     switch (bpp) {
     case 1: UNFILTER_IMAGE(1); break;
     case 2: UNFILTER_IMAGE(2); break;
@@ -552,12 +552,14 @@ static int unfilter_image(const uint8_t *data, uint8_t *pixels, size_t height, s
 static PyObject *png_unfilter(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *data_obj, *pixels_obj;
-    Py_ssize_t height, rowbytes;
+    Py_ssize_t height, rowbytes, first_row = 0;
     int bpp;
-    if (!PyArg_ParseTuple(args, "OOnni", &data_obj, &pixels_obj, &height, &rowbytes, &bpp))
+    if (!PyArg_ParseTuple(args, "OOnni|n", &data_obj, &pixels_obj, &height, &rowbytes, &bpp,
+                          &first_row))
         return NULL;
     if (height < 1 || rowbytes < 1 || (bpp != 1 && bpp != 2 && bpp != 3 && bpp != 4 &&
-                                       bpp != 6 && bpp != 8) || rowbytes % bpp) {
+                                       bpp != 6 && bpp != 8) || rowbytes % bpp || first_row < 0 ||
+        (first_row > 0 && pixels_obj == Py_None)) {
         PyErr_SetString(PyExc_ValueError, "png_unfilter: bad geometry");
         return NULL;
     }
@@ -566,8 +568,10 @@ static PyObject *png_unfilter(PyObject *self, PyObject *args) {
     const size_t h = (size_t)height, rb = (size_t)rowbytes;
     /* pixels=None: in place, into the first height * rowbytes bytes of data. */
     const int in_place = pixels_obj == Py_None;
+    const size_t first = (size_t)first_row;
     if (!get_buffer(&v, data_obj, h * (rb + 1), in_place, 0, "data", &data) ||
-        (in_place ? ((pixels = data), 0) : !get_buffer(&v, pixels_obj, h * rb, 1, 0, "pixels", &pixels))) {
+        (in_place ? ((pixels = data), 0)
+                  : !get_buffer(&v, pixels_obj, (first + h) * rb, 1, 0, "pixels", &pixels))) {
         release_views(&v);
         return NULL;
     }
@@ -578,7 +582,9 @@ static PyObject *png_unfilter(PyObject *self, PyObject *args) {
     }
     int ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = unfilter_image(data, pixels, h, rb, bpp, zeros);
+    /* Rows first .. first + h - 1; the row above the first is already in ``pixels``. */
+    uint8_t *out = (uint8_t *)pixels + first * rb;
+    ok = unfilter_image(data, out, h, rb, bpp, first ? out - rb : zeros);
     Py_END_ALLOW_THREADS
     free(zeros);
     release_views(&v);
@@ -672,11 +678,13 @@ static PyMethodDef methods[] = {
      "The heatmap colour index (heatmap.quantise) of ``pixels`` float32 pixels of ``channels``\n"
      "samples each (C-contiguous) into ``out`` (``pixels`` uint8)."},
     {"png_unfilter", png_unfilter, METH_VARARGS,
-     "png_unfilter(data, pixels, height, rowbytes, bpp)\n\n"
+     "png_unfilter(data, pixels, height, rowbytes, bpp, first_row=0)\n\n"
      "Undo PNG's per-row filters: ``data`` holds ``height`` rows of a filter byte and\n"
      "``rowbytes`` bytes (the inflated IDAT stream of a non-interlaced image), ``pixels``\n"
      "receives ``height * rowbytes`` bytes (None: in place, at the start of a writable\n"
-     "``data``); ``bpp``: bytes per pixel. ValueError on an unknown filter type."},
+     "``data``); ``bpp``: bytes per pixel. With ``first_row``, the rows go to rows\n"
+     "first_row.. of ``pixels``, whose row first_row - 1 is the one above (streaming).\n"
+     "ValueError on an unknown filter type."},
     {"strip", strip, METH_VARARGS,
      "strip(x, y, dtype, row_base, buffer_rows, width, channels, taps, start, rows, weights,\n"
      "      centre, row_src,\n"

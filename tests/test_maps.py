@@ -283,3 +283,24 @@ def test_the_built_in_viridis_table_is_cmaps() -> None:
     from ssimcli.heatmap import _lut, _lut_from_cmap
 
     assert np.array_equal(_lut("viridis"), _lut_from_cmap("viridis"))
+
+
+def test_heatmaps_are_palette_pngs_whose_margins_use_repeated_entries(run_cli, pair, tmp_path):
+    """The palette is the colour table; the two entries that repeat the one before them carry
+    white and black instead, so every level keeps its documented colour."""
+    from PIL import Image
+
+    from ssimcli.heatmap import _lut, _palette
+
+    out = tmp_path / "maps"
+    assert run_cli("compare", *pair, "--maps", out, "--map-names", "ssim").returncode == 0
+    with Image.open(out / "ssim.png") as image:
+        assert image.mode == "P"
+        palette = np.asarray(image.getpalette()[:768], np.uint8).reshape(256, 3)
+    lut, chosen = _lut(), _palette()
+    for slot in (chosen.white, chosen.black):
+        assert (lut[slot] == lut[slot - 1]).all()
+    assert tuple(palette[chosen.white]) == (255, 255, 255)
+    assert tuple(palette[chosen.black]) == (0, 0, 0)
+    others = np.setdiff1d(np.arange(256), [chosen.white, chosen.black])
+    assert np.array_equal(palette[others], lut[others])

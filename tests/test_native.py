@@ -315,15 +315,21 @@ def test_native_heatmap_index_equals_numpy(channels: int) -> None:
         assert np.array_equal(got, expected), (low, high)
 
 
-def test_native_heatmap_colours_equal_numpy() -> None:
+def test_native_heatmap_colours_equal_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     from ssimcli import heatmap
 
     rng = np.random.default_rng(13)
     index = rng.integers(0, 256, (41, 77), dtype=np.uint8)
     native = heatmap.heatmap_rows_of_index(index, "ssim", heatmap.SCALES["ssim"])
-    rows, layout = heatmap._canvas(41, 77, "ssim", *heatmap.SCALES["ssim"])
-    heatmap._colour(heatmap._body(rows, layout), index, heatmap._lut(heatmap.COLORMAP))
-    assert np.array_equal(native, rows)
+    monkeypatch.setattr(heatmap, "_native_colour", lambda: None)
+    assert np.array_equal(native, heatmap.heatmap_rows_of_index(index, "ssim",
+                                                                heatmap.SCALES["ssim"]))
+    lut = heatmap._lut(heatmap.COLORMAP)
+    rgb = heatmap._palette().colours[native[heatmap._TITLE_BAND:heatmap._TITLE_BAND + 41, 1:78]]
+    assert np.array_equal(rgb, lut[index])  # the documented colour of every level
+    rows = np.zeros((5, 40), np.uint8)
+    fast._NATIVE_KERNEL.colour_rows(index[:5, :10].copy(), 5, 10, lut, rows, 3, 40, 3)
+    assert np.array_equal(rows[:, 3:33].reshape(5, 10, 3), lut[index[:5, :10]])
 
 
 def test_png_reader_leaves_large_images_to_libpng(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -634,19 +634,21 @@ static PyObject *colour_rows(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *index_obj, *lut_obj, *rows_obj;
     Py_ssize_t height, width, offset, stride;
-    if (!PyArg_ParseTuple(args, "OnnOOnn", &index_obj, &height, &width, &lut_obj, &rows_obj,
-                          &offset, &stride))
+    int depth;
+    if (!PyArg_ParseTuple(args, "OnnOOnni", &index_obj, &height, &width, &lut_obj, &rows_obj,
+                          &offset, &stride, &depth))
         return NULL;
-    if (height < 0 || width < 0 || offset < 0 || (height > 1 && stride < 3 * width)) {
+    if (height < 0 || width < 0 || offset < 0 || (depth != 1 && depth != 3) ||
+        (height > 1 && stride < depth * width)) {
         PyErr_SetString(PyExc_ValueError, "colour_rows: bad geometry");
         return NULL;
     }
     Views v = {.used = 0};
     void *index, *lut, *rows;
-    const size_t h = (size_t)height, w = (size_t)width;
-    const size_t need = h ? (size_t)offset + (h - 1) * (size_t)stride + 3 * w : 0;
+    const size_t h = (size_t)height, w = (size_t)width, d = (size_t)depth;
+    const size_t need = h ? (size_t)offset + (h - 1) * (size_t)stride + d * w : 0;
     if (!get_buffer(&v, index_obj, h * w, 0, 0, "index", &index) ||
-        !get_buffer(&v, lut_obj, 256 * 3, 0, 0, "lut", &lut) ||
+        !get_buffer(&v, lut_obj, 256 * d, 0, 0, "lut", &lut) ||
         !get_buffer(&v, rows_obj, need, 1, 0, "rows", &rows)) {
         release_views(&v);
         return NULL;
@@ -656,6 +658,10 @@ static PyObject *colour_rows(PyObject *self, PyObject *args) {
     for (size_t r = 0; r < h; r++) {
         uint8_t *out = (uint8_t *)rows + (size_t)offset + r * (size_t)stride;
         const uint8_t *in = idx + r * w;
+        if (d == 1) {
+            for (size_t j = 0; j < w; j++) out[j] = table[in[j]];
+            continue;
+        }
         for (size_t j = 0; j < w; j++) {
             const uint8_t *rgb = table + 3 * (size_t)in[j];
             out[3 * j] = rgb[0];
@@ -670,9 +676,10 @@ static PyObject *colour_rows(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"colour_rows", colour_rows, METH_VARARGS,
-     "colour_rows(index, height, width, lut, rows, offset, stride)\n\n"
-     "RGB of a (height, width) uint8 colour index through a 256 x 3 uint8 table, written into\n"
-     "``rows`` from byte ``offset`` on, each image row ``stride`` bytes after the previous."},
+     "colour_rows(index, height, width, lut, rows, offset, stride, depth)\n\n"
+     "A (height, width) uint8 index through a 256 x depth uint8 table (depth 3: RGB; 1: a\n"
+     "palette remap), written into ``rows`` from byte ``offset`` on, each image row\n"
+     "``stride`` bytes after the previous."},
     {"quantise", quantise, METH_VARARGS,
      "quantise(values, pixels, channels, low, high, out)\n\n"
      "The heatmap colour index (heatmap.quantise) of ``pixels`` float32 pixels of ``channels``\n"

@@ -5,7 +5,10 @@ printing) measured in the same run, interleaved, best of ``--repeats``; peak RSS
 ``ru_maxrss``. On a 3840x2160 RGB PNG pair (`pairs.write_pair`):
 
 * ``ssim-l1 compare`` against the **decode floor**: a Python process that imports NumPy and
-  imagecodecs (the project's PNG decoder) and decodes both files on two threads;
+  imagecodecs (the project's PNG decoder) and decodes both files on two threads
+  (``imagecodecs.png_decode``, libpng: what any Python tool would call);
+* the same ``compare`` on the OpenCV engine (``SSIM_L1_NATIVE=0``), the fallback where the
+  native kernel is not built;
 * against ``ffmpeg -lavfi ssim`` (when ``ffmpeg`` is on the PATH), scikit-image's
   ``structural_similarity`` after the same decoding, and the OpenCV one-shot recipe (``cv2.imread``
   + ``cv2.GaussianBlur`` moments, the tutorial's ``getMSSISM``);
@@ -114,6 +117,9 @@ def compare_ratios(ref: Path, cand: Path, repeats: int) -> list[tuple[str, float
     commands = {
         "decode floor": [py, "-c", FLOOR, str(ref), str(cand)],
         "ssim-l1 compare": [*ssim_l1(), "compare", str(ref), str(cand)],
+        # The same command on the OpenCV engine (the fallback where the kernel is not built).
+        "ssim-l1 compare, OpenCV engine": ["env", "SSIM_L1_NATIVE=0", *ssim_l1(), "compare",
+                                           str(ref), str(cand)],
         "scikit-image": [py, "-c", SKIMAGE, str(ref), str(cand)],
         "OpenCV one-shot": [py, "-c", OPENCV, str(ref), str(cand)],
     }
@@ -140,6 +146,15 @@ def local_rule_ratio(ref: Path, cand: Path, repeats: int) -> tuple[float, float,
     return best["plain"][0], best["local"][0], best["plain"][1], best["local"][1]
 
 
+def engine() -> str:
+    """Which strip engine ``ssim-l1`` runs here (the native kernel's variant, or OpenCV)."""
+    code = ("from ssimcli.metrics import fast\n"
+            "k = fast._NATIVE_KERNEL\n"
+            "print(f'native kernel ({k.variant})' if fast.native_available() else 'OpenCV')")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def machine() -> str:
     model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -158,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ssim-l1-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"# {machine()}; {time.strftime('%Y-%m-%d %H:%M')}; best of {args.repeats}")
+    print(f"# {machine()}; {time.strftime('%Y-%m-%d %H:%M')}; best of {args.repeats}; "
+          f"engine: {engine()}")
     ref, cand = pair(folder, "4k", 2160, 3840, 3)
     print("\n| 4K RGB PNG pair, whole process | time | peak RSS | ssim-l1 compare / this |")
     print("|---|---|---|---|")

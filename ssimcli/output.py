@@ -26,12 +26,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
-import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +78,7 @@ def _special(path: Path) -> bool:
 
 
 def _temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def write_bytes(path: PathLike, data: bytes) -> None:
@@ -369,6 +366,10 @@ class OutputLock:
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
+        # Imported here: hashlib and tempfile cost ~8 ms at start-up, and most runs lock nothing.
+        import hashlib
+        import tempfile
+
         key = hashlib.sha256(os.fsencode(os.path.abspath(self.path))).hexdigest()[:32]
         folder = Path(tempfile.gettempdir(), "ssim-l1-locks")
         self._fd: int | None = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 import numpy as np
 
@@ -61,10 +61,7 @@ def decode(data: bytes) -> np.ndarray | None:
     header, stream = _read_chunks(data)
     if header is None:
         return None
-    width, height, depth, colour = header
-    channels = _CHANNELS[colour]
-    pixel_bytes = channels * depth // 8
-    rowbytes = width * pixel_bytes
+    shape = _Geometry.of(header)
     expected = _inflated_bytes(header)
     import imagecodecs
 
@@ -78,14 +75,11 @@ def decode(data: bytes) -> np.ndarray | None:
     if size != expected:
         raise CorruptPng("image data shorter than the header says")
     try:
-        native.png_unfilter(buffer, None, height, rowbytes, pixel_bytes)
+        native.png_unfilter(buffer, None, shape.height, shape.rowbytes, shape.pixel_bytes)
     except ValueError:
         raise CorruptPng("bad row filter") from None
-    dtype = np.dtype(np.uint8) if depth == 8 else np.dtype(">u2")
-    pixels = buffer[:height * rowbytes].view(dtype).reshape(height, width, channels)
-    if depth == 16:
-        pixels = _native_order(pixels)
-    return pixels[:, :, 0] if channels == 1 else pixels
+    pixels = buffer[:shape.height * shape.rowbytes].view(shape.dtype)
+    return shape.finish(pixels.reshape(shape.height, shape.width, shape.channels))
 
 
 def decode_file(handle: BinaryIO) -> np.ndarray | None:
@@ -103,13 +97,9 @@ def decode_file(handle: BinaryIO) -> np.ndarray | None:
     header = _supported_header(memoryview(body))
     if header is None:
         return None
-    width, height, depth, colour = header
-    channels = _CHANNELS[colour]
-    pixel_bytes = channels * depth // 8
-    rowbytes = width * pixel_bytes
-    dtype = np.dtype(np.uint8) if depth == 8 else np.dtype(">u2")
-    pixels = np.empty((height, width, channels), dtype=dtype)
-    rows = _RowSink(native, pixels, height, rowbytes, pixel_bytes)
+    shape = _Geometry.of(header)
+    pixels = np.empty((shape.height, shape.width, shape.channels), dtype=shape.dtype)
+    rows = _RowSink(native, pixels, shape.height, shape.rowbytes, shape.pixel_bytes)
     inflater = zlib.decompressobj()
     while True:
         kind, length = reader.next_header()
@@ -123,11 +113,9 @@ def decode_file(handle: BinaryIO) -> np.ndarray | None:
         else:
             return None  # tRNS, PLTE, APNG frames, anything unknown: libpng decides
     _inflate([], inflater, rows)
-    if not inflater.eof or rows.done != height or rows.pending:
+    if not inflater.eof or rows.done != shape.height or rows.pending:
         raise CorruptPng("image data shorter or longer than the header says")
-    if depth == 16:
-        pixels = _native_order(pixels)
-    return pixels[:, :, 0] if channels == 1 else pixels
+    return shape.finish(pixels)
 
 
 def _inflate(pieces: Iterable[bytes], inflater: Any, rows: _RowSink) -> None:
@@ -233,6 +221,33 @@ class _RowSink:
             raise CorruptPng("bad row filter") from None
         self.done += count
         del self.pending[:count * stride]
+
+
+class _Geometry(NamedTuple):
+    """Sizes of a decodable PNG, from its IHDR."""
+
+    width: int
+    height: int
+    channels: int
+    depth: int
+    pixel_bytes: int
+    rowbytes: int
+    dtype: np.dtype
+
+    @classmethod
+    def of(cls, header: tuple[int, int, int, int]) -> _Geometry:
+        width, height, depth, colour = header
+        channels = _CHANNELS[colour]
+        pixel_bytes = channels * depth // 8
+        dtype = np.dtype(np.uint8) if depth == 8 else np.dtype(">u2")
+        return cls(width, height, channels, depth, pixel_bytes, width * pixel_bytes, dtype)
+
+    def finish(self, pixels: np.ndarray) -> np.ndarray:
+        """``(H, W, C)`` unfiltered samples as libpng returns them: native uint16, and a grey
+        image without its channel axis."""
+        if self.depth == 16:
+            pixels = _native_order(pixels)
+        return pixels[:, :, 0] if self.channels == 1 else pixels
 
 
 def _native_order(pixels: np.ndarray) -> np.ndarray:

@@ -1,7 +1,13 @@
-"""The fast CPU engine: OpenCV's separable filter, strip by strip, on threads.
+"""The fast CPU engine: strips of rows on threads, each through the native kernel or OpenCV.
 
 Why this shape:
 
+* **Native kernel.** Where the C extension is built (`ssimcli/metrics/_native.c`, setup.py),
+  each strip is one call (`_StripJob.native_strip`): conversion, padding, products, both
+  filter passes, the formula, region sums, squared errors, map rows and heatmap colour indexes,
+  per cache-sized column tile; about a third of the OpenCV path's CPU time. Everything below
+  describes the OpenCV path, which remains the fallback (``SSIM_L1_NATIVE=0`` selects it) and
+  whose strip plan, centring and sums the kernel follows.
 * **OpenCV.** ``cv2.sepFilter2D`` (SIMD, symmetric kernels) filters a float32 plane about ten
   times faster than SciPy's ``correlate1d`` and several times faster than the banded BLAS
   products this engine used before (`banded_filter` keeps that form for the whole-image path).

@@ -26,6 +26,28 @@ class CliResult:
         return f"exit {self.returncode}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
 
 
+def _tested_package_env() -> dict[str, str]:
+    """PYTHONPATH for subprocesses, so the CLI runs the very ``ssimcli`` this process imports.
+
+    ``python -m pytest`` in a checkout imports the sources; after a plain ``pip install .`` the
+    ``ssim-l1`` script would import site-packages instead, whose compiled kernel the sources may
+    lack, and in-process and CLI numbers would then differ in the last float32 bits.
+    """
+    import ssimcli
+
+    package_parent = str(Path(ssimcli.__file__).resolve().parent.parent)
+    inherited = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": package_parent + (os.pathsep + inherited if inherited else "")}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    import ssimcli
+    from ssimcli.metrics.fast import native_available
+
+    engine = "native kernel" if native_available() else "OpenCV fallback (kernel not built)"
+    return f"ssim-l1 engine: {engine}; ssimcli from {Path(ssimcli.__file__).resolve().parent}"
+
+
 def _cli_command() -> list[str]:
     exe = shutil.which("ssim-l1", path=str(Path(sys.executable).parent) + os.pathsep
                        + os.environ.get("PATH", ""))
@@ -38,7 +60,7 @@ def run_cli():
 
     def run(*args: object, cwd: Path | None = None, env: dict | None = None,
             timeout: float = 300) -> CliResult:
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**os.environ, **_tested_package_env(), **(env or {})}
         proc = subprocess.run(
             [*_cli_command(), *map(str, args)], capture_output=True, text=True, cwd=cwd,
             env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,

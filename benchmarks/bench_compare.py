@@ -43,6 +43,20 @@ def decode(path):
 with ThreadPoolExecutor(2) as pool:
     a, b = pool.map(decode, sys.argv[1:3])
 """
+# The same floor with the decoder `compare` itself uses for these files (zlib-ng inflate and
+# the native unfilter): the lowest a whole process that must decode both PNGs can go.
+FLOOR_OWN = """\
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import numpy
+from ssimcli import pngread
+def decode(path):
+    with open(path, "rb") as handle:
+        return pngread.decode(handle.read())
+with ThreadPoolExecutor(2) as pool:
+    a, b = pool.map(decode, sys.argv[1:3])
+assert a is not None and b is not None
+"""
 SKIMAGE = FLOOR + """\
 import numpy as np
 from skimage.metrics import structural_similarity
@@ -116,6 +130,7 @@ def compare_ratios(ref: Path, cand: Path, repeats: int) -> list[tuple[str, float
     py = sys.executable
     commands = {
         "decode floor": [py, "-c", FLOOR, str(ref), str(cand)],
+        "decode floor, ssim-l1's own reader": [py, "-c", FLOOR_OWN, str(ref), str(cand)],
         "ssim-l1 compare": [*ssim_l1(), "compare", str(ref), str(cand)],
         # The same command on the OpenCV engine (the fallback where the kernel is not built).
         "ssim-l1 compare, OpenCV engine": ["env", "SSIM_L1_NATIVE=0", *ssim_l1(), "compare",

@@ -253,13 +253,20 @@ def test_png_reader_refuses_corrupt_files() -> None:
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF
     # A valid stream whose first row has filter type 7: the CRC is right, the filter is not.
-    raw = bytearray(zlib.decompress(_idat(data)))
+    clean = zlib.decompress(_idat(data))
+    raw = bytearray(clean)
     raw[0] = 7
     bad_filter = _replace_idat(data, zlib.compress(bytes(raw)))
     short_stream = _replace_idat(data, zlib.compress(bytes(raw[:-50])))
+    long_stream = _replace_idat(data, zlib.compress(clean + bytes(151)))
+    # Right CRC over a stream whose own Adler-32 is wrong: only the inflater can tell.
+    stream = bytearray(zlib.compress(clean))
+    stream[-1] ^= 0x01
+    bad_adler = _replace_idat(data, bytes(stream))
     for label, broken in {"flipped byte": bytes(flipped), "truncated": data[: len(data) // 2],
                           "no IEND": data[:-12], "header only": data[:33],
-                          "bad filter": bad_filter, "short stream": short_stream}.items():
+                          "bad filter": bad_filter, "short stream": short_stream,
+                          "long stream": long_stream, "bad Adler-32": bad_adler}.items():
         with pytest.raises(pngread.CorruptPng):
             pngread.decode(broken)
             pytest.fail(label)
@@ -381,7 +388,8 @@ def test_png_read_in_pieces_refuses_corrupt_files(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(pngread, "_PIECE", 1000)
     rng = np.random.default_rng(15)
     data = pillow_png((rng.random((40, 50, 3)) * 255).astype(np.uint8), compress_level=1)
-    raw = bytearray(zlib.decompress(_idat(data)))
+    clean = zlib.decompress(_idat(data))
+    raw = bytearray(clean)
     raw[0] = 7
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF

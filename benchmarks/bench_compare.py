@@ -6,7 +6,8 @@ printing) measured in the same run, interleaved, best of ``--repeats``; peak RSS
 
 * ``ssim-l1 compare`` against the **decode floor**: a Python process that imports NumPy and
   imagecodecs (the project's PNG decoder) and decodes both files on two threads
-  (``imagecodecs.png_decode``, libpng: what any Python tool would call);
+  (``imagecodecs.png_decode``, libpng: what any Python tool would call), and a second floor
+  that decodes with ``ssimcli.pngread``, the faster reader ``compare`` itself uses;
 * the same ``compare`` on the OpenCV engine (``SSIM_L1_NATIVE=0``), the fallback where the
   native kernel is not built;
 * against ``ffmpeg -lavfi ssim`` (when ``ffmpeg`` is on the PATH), scikit-image's
@@ -33,30 +34,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pairs import write_pair  # noqa: E402
 
-FLOOR = """\
-import sys
-from concurrent.futures import ThreadPoolExecutor
-import numpy, imagecodecs
-def decode(path):
-    with open(path, "rb") as handle:
-        return imagecodecs.png_decode(handle.read())
-with ThreadPoolExecutor(2) as pool:
-    a, b = pool.map(decode, sys.argv[1:3])
-"""
-# The same floor with the decoder `compare` itself uses for these files (zlib-ng inflate and
-# the native unfilter): the lowest a whole process that must decode both PNGs can go.
-FLOOR_OWN = """\
+# Read both files whole and decode them on two threads: the floor, with imagecodecs
+# (libpng), and the same with the decoder `compare` itself uses for these files (libdeflate and
+# the native unfilter), the lowest a whole process that must decode both PNGs can go.
+_DECODE_BOTH = """\
 import sys
 from concurrent.futures import ThreadPoolExecutor
 import numpy
-from ssimcli import pngread
+{imports}
 def decode(path):
     with open(path, "rb") as handle:
-        return pngread.decode(handle.read())
+        return {decoder}(handle.read())
 with ThreadPoolExecutor(2) as pool:
     a, b = pool.map(decode, sys.argv[1:3])
 assert a is not None and b is not None
 """
+FLOOR = _DECODE_BOTH.format(imports="import imagecodecs", decoder="imagecodecs.png_decode")
+FLOOR_OWN = _DECODE_BOTH.format(imports="from ssimcli import pngread", decoder="pngread.decode")
 SKIMAGE = FLOOR + """\
 import numpy as np
 from skimage.metrics import structural_similarity

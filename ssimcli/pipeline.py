@@ -251,11 +251,15 @@ def _score_into(outcome: PairOutcome, job: PairJob, backend: Any,
 
 
 def _also_importing_opencv(work: Callable[[], None] | None) -> Callable[[], None]:
-    """``work``, then the import of OpenCV, which the local rule's window sums use (~40 ms,
-    better spent while the decoders run than after them)."""
+    """``work``, then the import of OpenCV, which the local rule's window sums use without the
+    native kernel (~40 ms, better spent while the decoders run than after them)."""
     def both() -> None:
         if work is not None:
             work()
+        from .metrics.fast import native_available
+
+        if native_available():
+            return  # the kernel's window search needs no OpenCV
         try:
             import cv2  # noqa: F401
         except ImportError:  # pragma: no cover - a dependency; the rule reports it

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from ssimcli.metrics import compute, params_for
-from ssimcli.metrics.masked import box_sums, map_weights, worst_window
+from ssimcli.metrics.fast import native_available
+from ssimcli.metrics.masked import RegionWindowFinder, box_sums, map_weights, worst_window
 
 PRESETS = ("standard", "seed", "matlab", "skimage-default")
 
@@ -41,7 +42,12 @@ def _brute_force(map_: np.ndarray, weights: np.ndarray, size: int) -> tuple[floa
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("shape", [(97, 130, 3), (64, 41, 1), (20, 300, 3)])
 @pytest.mark.parametrize("strip_rows", [None, 8])
-def test_strip_pass_finds_the_same_worst_window(preset, shape, strip_rows):
+@pytest.mark.parametrize("engine", ["native", "opencv"])
+def test_strip_pass_finds_the_same_worst_window(preset, shape, strip_rows, engine, monkeypatch):
+    if engine == "opencv":
+        monkeypatch.setenv("SSIM_L1_NATIVE", "0")
+    elif not native_available():
+        pytest.skip("the native kernel is not built here")
     x, y = _pair(*shape, seed=sum(shape))
     params = params_for(preset)
     result = compute(x, y, params, divisor=255.0, return_maps=True, local_window=16,
@@ -72,3 +78,25 @@ def test_worst_window_by_blocks_equals_brute_force(block_rows):
         value, wx, wy = _brute_force(map_, weights, size)
         assert found.value == pytest.approx(value, abs=1e-12)
         assert (found.x, found.y) == (wx, wy)
+
+
+@pytest.mark.skipif(not native_available(), reason="the native kernel is not built here")
+@pytest.mark.parametrize("size", [1, 5, 16, 57, 80])
+def test_native_window_search_fed_in_uneven_pieces_equals_brute_force(size):
+    rng = np.random.default_rng(size)
+    height, width = 45, 57
+    map_ = (rng.random((height, width, 3)) * 2 - 0.5).astype(np.float32)  # SSIM can be < 0
+    rows, cols = (3, 40), (2, 55)
+    weights = np.zeros((height, width))
+    weights[rows[0]:rows[1], cols[0]:cols[1]] = 1.0
+    finder = RegionWindowFinder(height, width, size, rows, cols, channels=3)
+    assert finder.native
+    start = 0
+    for piece in [1, 7, 13, 2, 30]:
+        finder.add_ssim(map_[start:start + piece])
+        start = min(start + piece, height)
+    found = finder.result()
+    value, wx, wy = _brute_force(map_, weights, size)
+    assert found is not None
+    assert found.value == pytest.approx(value, abs=1e-12)
+    assert (found.x, found.y) == (wx, wy)

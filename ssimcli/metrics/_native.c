@@ -674,6 +674,89 @@ static PyObject *colour_rows(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- The local rule's worst window ------------------------------------------------------ */
+
+/* Rows of the SSIM map into the search for the worst window (masked.RegionWindowFinder): each
+ * row's channels are added in order, in float64, zero outside the averaging region (as
+ * fast._OrderedFeed adds them); the row goes into a ring of the last ``size`` rows whose
+ * column sums are kept running; each completed row of windows is then summed along the row,
+ * and the mean over its weight (the count of in-region pixels, row count x column count) is
+ * compared with the best so far, strictly: ties go to the first window in row-major order. */
+static void add_window_rows(const float *ssim, size_t rows, size_t width, size_t channels,
+                            int64_t first, size_t size, double *ring, double *columns,
+                            const double *col_counts, const int64_t region[4],
+                            double min_weight, double *best) {
+    for (size_t i = 0; i < rows; i++) {
+        const int64_t y = first + (int64_t)i;
+        double *slot = ring + (size_t)(y % (int64_t)size) * width;
+        const float *in = ssim + i * width * channels;
+        const int inside_row = y >= region[0] && y < region[1];
+        for (size_t x = 0; x < width; x++) {
+            double v = 0.0;
+            if (inside_row && (int64_t)x >= region[2] && (int64_t)x < region[3]) {
+                const float *px = in + x * channels;
+                v = (double)px[0];
+                for (size_t c = 1; c < channels; c++) v += (double)px[c];
+            }
+            columns[x] += v - slot[x];
+            slot[x] = v;
+        }
+        const int64_t top = y - (int64_t)size + 1;
+        if (top < 0) continue;
+        const int64_t bottom = top + (int64_t)size < region[1] ? top + (int64_t)size : region[1];
+        const int64_t row_count = bottom - (top > region[0] ? top : region[0]);
+        if (row_count <= 0) continue;
+        double sum = 0.0;
+        for (size_t x = 0; x < size; x++) sum += columns[x];
+        for (size_t x = 0; x + size <= width; x++) {
+            if (x) sum += columns[x + size - 1] - columns[x - 1];
+            const double weight = (double)row_count * col_counts[x];
+            if (weight < min_weight || weight <= 0.0) continue;
+            const double mean = sum / weight;
+            if (mean < best[0]) {
+                best[0] = mean;
+                best[1] = (double)x;
+                best[2] = (double)top;
+                best[3] = weight;
+            }
+        }
+    }
+}
+
+static PyObject *window_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *ssim_obj, *ring_obj, *columns_obj, *counts_obj, *best_obj;
+    Py_ssize_t rows, width, channels, first, size;
+    long long r0, r1, c0, c1;
+    double min_weight;
+    if (!PyArg_ParseTuple(args, "OnnnnnOOO(LLLL)dO", &ssim_obj, &rows, &width, &channels,
+                          &first, &size, &ring_obj, &columns_obj, &counts_obj, &r0, &r1, &c0,
+                          &c1, &min_weight, &best_obj))
+        return NULL;
+    if (rows < 0 || width < 1 || channels < 1 || first < 0 || size < 1 || size > width) {
+        PyErr_SetString(PyExc_ValueError, "window_rows: bad geometry");
+        return NULL;
+    }
+    const size_t n = (size_t)rows, w = (size_t)width, c = (size_t)channels, k = (size_t)size;
+    Views v = {.used = 0};
+    void *ssim, *ring, *columns, *counts, *best;
+    if (!get_buffer(&v, ssim_obj, n * w * c * sizeof(float), 0, 0, "ssim", &ssim) ||
+        !get_buffer(&v, ring_obj, k * w * sizeof(double), 1, 0, "ring", &ring) ||
+        !get_buffer(&v, columns_obj, w * sizeof(double), 1, 0, "columns", &columns) ||
+        !get_buffer(&v, counts_obj, (w - k + 1) * sizeof(double), 0, 0, "col_counts", &counts) ||
+        !get_buffer(&v, best_obj, 4 * sizeof(double), 1, 0, "best", &best)) {
+        release_views(&v);
+        return NULL;
+    }
+    const int64_t region[4] = {r0, r1, c0, c1};
+    Py_BEGIN_ALLOW_THREADS
+    add_window_rows(ssim, n, w, c, (int64_t)first, k, ring, columns, counts, region, min_weight,
+                    best);
+    Py_END_ALLOW_THREADS
+    release_views(&v);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"colour_rows", colour_rows, METH_VARARGS,
      "colour_rows(index, height, width, lut, rows, offset, stride, depth)\n\n"
@@ -704,6 +787,15 @@ static PyMethodDef methods[] = {
      "sums over the averaging region to ``sums`` (3 x C float64) and the squared errors to\n"
      "``errors`` (C float64, or None); writes the map rows when their buffers are given, and\n"
      "the heatmap colour index of a map (rows x width uint8) on its (low, high) scale."},
+    {"window_rows", window_rows, METH_VARARGS,
+     "window_rows(ssim, rows, width, channels, first_row, size, ring, columns, col_counts,\n"
+     "            (r0, r1, c0, c1), min_weight, best)\n\n"
+     "Feed ``rows`` rows (image rows first_row..) of a (rows, width, channels) float32 SSIM map\n"
+     "into the worst ``size`` x ``size`` window search: ``ring`` (size x width float64) and\n"
+     "``columns`` (width float64) carry the running sums between calls, ``col_counts``\n"
+     "(width - size + 1 float64) the in-region columns of each window; ``best`` (4 float64:\n"
+     "mean of the channel sums, x, y, weight) is updated where a window with at least\n"
+     "``min_weight`` in-region pixels has a strictly lower mean."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -782,6 +782,9 @@ class _OrderedFeed:
         self.next = 0
 
     def put(self, index: int, ssim: np.ndarray, start: int, rows: int) -> None:
+        if getattr(self.finder, "native", False):
+            self._put_native(index, ssim[:rows])
+            return
         plan = self.plan
         summed = np.zeros((rows, plan.width))
         lo = max(plan.mean_rows[0], start) - start
@@ -796,6 +799,20 @@ class _OrderedFeed:
             self.waiting[index] = summed
             while self.next in self.waiting:
                 self.finder.add(self.waiting.pop(self.next))
+                self.next += 1
+
+
+    def _put_native(self, index: int, ssim: np.ndarray) -> None:
+        """The strip's SSIM rows straight into the native finder when it is next; a copy waits
+        otherwise (the strip's buffer is reused by its thread)."""
+        with self.lock:
+            if index != self.next:
+                self.waiting[index] = np.array(ssim)
+                return
+            self.finder.add_ssim(ssim)
+            self.next += 1
+            while self.next in self.waiting:
+                self.finder.add_ssim(self.waiting.pop(self.next))
                 self.next += 1
 
 

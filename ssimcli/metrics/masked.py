@@ -9,6 +9,7 @@ rectangle would still leak into the score through the windows that straddle the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -231,7 +232,10 @@ class RegionWindowFinder(_BestWindow):
 
     The weight of every window then follows from two 1-D counts, and only the values need box
     sums: OpenCV's running-sum box filter, in float64, over the last ``size - 1`` rows plus the
-    new ones. Fed channel-summed rows (``channels`` says how many were added up).
+    new ones. Fed channel-summed rows (``channels`` says how many were added up) by `add`, or,
+    where the native kernel is built, the SSIM map's rows themselves by `add_ssim`: channel
+    sums, running box sums and the comparison in one pass in C (``_native.window_rows``),
+    ~10 ms on a 4K RGB map instead of ~130 ms, and no OpenCV import.
     """
 
     def __init__(self, height: int, width: int, size: int, rows: tuple[int, int],
@@ -247,6 +251,28 @@ class RegionWindowFinder(_BestWindow):
         self._carry = np.zeros((0, width))
         self._row = 0
         self.best: tuple[float, int, int, float] | None = None
+        self._native = _native_module()
+        if self._native is not None:
+            self._ring = np.zeros((self.size, width))
+            self._columns = np.zeros(width)
+            self._best = np.array([np.inf, 0.0, 0.0, 0.0])
+
+    @property
+    def native(self) -> bool:
+        """Whether `add_ssim` is available (the native kernel is built)."""
+        return self._native is not None
+
+    def add_ssim(self, ssim: np.ndarray) -> None:
+        """The next rows of the SSIM map itself, ``(n, W, channels)`` float32 (native only)."""
+        rows = np.ascontiguousarray(ssim, dtype=np.float32)
+        region = (self.rows[0], self.rows[1], self.cols[0], self.cols[1])
+        self._native.window_rows(rows, rows.shape[0], self.width, self.channels, self._row,
+                                 self.size, self._ring, self._columns, self._col_counts, region,
+                                 self.min_weight, self._best)
+        self._row += rows.shape[0]
+        mean, x, y, weight = (float(v) for v in self._best)
+        if math.isfinite(mean):
+            self.best = (mean / self.channels, int(x), int(y), weight)
 
     def add(self, sums: np.ndarray) -> None:
         """The next rows of the channel-summed map, ``(n, W)`` float64, zero outside the rectangle."""
@@ -268,6 +294,17 @@ class RegionWindowFinder(_BestWindow):
                             - np.maximum(tops, self.rows[0]), 0, None)
         weight_sums = row_table[:, None] * self._col_counts[None, :]
         self._consider(value_sums, weight_sums, top, self.channels)
+
+
+def _native_module() -> Any:
+    """The native kernel's module, unless it is not built or switched off (``SSIM_L1_NATIVE=0``)."""
+    from .fast import native_available
+
+    if not native_available():
+        return None
+    from . import _native
+
+    return _native
 
 
 def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,

@@ -100,3 +100,19 @@ def test_native_window_search_fed_in_uneven_pieces_equals_brute_force(size):
     assert found is not None
     assert found.value == pytest.approx(value, abs=1e-12)
     assert (found.x, found.y) == (wx, wy)
+
+
+def test_float64_precision_keeps_float64_window_sums():
+    """At --precision float64 the strips are float64: the window search must not round them."""
+    from dataclasses import replace
+
+    x, y = _pair(70, 90, 3, seed=5)
+    params = replace(params_for("standard"), precision="float64")
+    result = compute(x, y, params, divisor=255.0, return_maps=True, local_window=16, threads=2,
+                     strip_rows=8)
+    assert result.maps["ssim"].dtype == np.float64
+    border = result.window.radius
+    weights = map_weights(None, 70, 90, result.window.size, border)
+    value, wx, wy = _brute_force(result.maps["ssim"], weights, 16)
+    assert result.local.value == pytest.approx(value, abs=1e-13)
+    assert (result.local.x, result.local.y) == (wx, wy)

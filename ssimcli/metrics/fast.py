@@ -780,9 +780,12 @@ class _OrderedFeed:
         self.lock = threading.Lock()
         self.waiting: dict[int, np.ndarray] = {}
         self.next = 0
+        # The kernel's float32 strips go to the finder's own C search; float64 ones (the
+        # OpenCV path at --precision float64) are summed here, as they are, and box-filtered.
+        self.native = plan.native and bool(getattr(finder, "native", False))
 
     def put(self, index: int, ssim: np.ndarray, start: int, rows: int) -> None:
-        if getattr(self.finder, "native", False):
+        if self.native:
             self._put_native(index, ssim[:rows])
             return
         plan = self.plan
@@ -800,7 +803,6 @@ class _OrderedFeed:
             while self.next in self.waiting:
                 self.finder.add(self.waiting.pop(self.next))
                 self.next += 1
-
 
     def _put_native(self, index: int, ssim: np.ndarray) -> None:
         """The strip's SSIM rows straight into the native finder when it is next; a copy waits

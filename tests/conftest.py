@@ -26,18 +26,22 @@ class CliResult:
         return f"exit {self.returncode}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
 
 
-def _tested_package_env() -> dict[str, str]:
-    """PYTHONPATH for subprocesses, so the CLI runs the very ``ssimcli`` this process imports.
+def _import_the_tested_package_everywhere() -> None:
+    """Put the ``ssimcli`` this process imports first on every subprocess's PYTHONPATH.
 
     ``python -m pytest`` in a checkout imports the sources; after a plain ``pip install .`` the
-    ``ssim-l1`` script would import site-packages instead, whose compiled kernel the sources may
-    lack, and in-process and CLI numbers would then differ in the last float32 bits.
+    ``ssim-l1`` script (and any ``python -c``) would import site-packages instead, whose
+    compiled kernel the sources may lack, and in-process and CLI numbers would then differ in
+    the last float32 bits. Set once here, so that every test's subprocess inherits it.
     """
     import ssimcli
 
     package_parent = str(Path(ssimcli.__file__).resolve().parent.parent)
     inherited = os.environ.get("PYTHONPATH")
-    return {"PYTHONPATH": package_parent + (os.pathsep + inherited if inherited else "")}
+    os.environ["PYTHONPATH"] = package_parent + (os.pathsep + inherited if inherited else "")
+
+
+_import_the_tested_package_everywhere()
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -60,7 +64,9 @@ def run_cli():
 
     def run(*args: object, cwd: Path | None = None, env: dict | None = None,
             timeout: float = 300) -> CliResult:
-        full_env = {**os.environ, **_tested_package_env(), **(env or {})}
+        full_env = {**os.environ, **(env or {})}
+        if env and "PYTHONPATH" in env:  # the test's own paths first, then the tested package
+            full_env["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + os.environ["PYTHONPATH"]
         proc = subprocess.run(
             [*_cli_command(), *map(str, args)], capture_output=True, text=True, cwd=cwd,
             env=full_env, timeout=timeout, stdin=subprocess.DEVNULL,

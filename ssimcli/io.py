@@ -21,7 +21,14 @@ from typing import Any, cast
 import numpy as np
 
 from .errors import InputError, PairError, SettingError, SizeMismatch
-from .probe import check_input_file, check_limits, not_readable, probe_stream, unbounded_pillow
+from .probe import (
+    PNG_MAGIC,
+    check_input_file,
+    check_limits,
+    not_readable,
+    probe_stream,
+    unbounded_pillow,
+)
 
 COLOR_MODES = ("rgb", "luma", "y")
 TRANSPARENCY_MODES = ("composite", "channel", "ignore")
@@ -89,13 +96,16 @@ def read_raw(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
         raise InputError(path, "empty file, not an image")
     try:
         with open(path, "rb") as handle:
-            streamed = _stream_large_png(path, handle, max_pixels)
-            if streamed is not None:
-                return streamed
+            head = handle.read(33)
             handle.seek(0)
-            png = handle.read(8) == _PNG_SIGNATURE
-            handle.seek(0)
-            data: bytes | memoryview = _read_into_array(handle, info.st_size) if png else handle.read()
+            data: bytes | memoryview
+            if head.startswith(PNG_MAGIC):
+                streamed = _stream_large_png(path, head, handle, max_pixels)
+                if streamed is not None:
+                    return streamed
+                data = _read_into_array(handle, info.st_size)
+            else:
+                data = handle.read()
     except PermissionError:
         raise InputError(path, "permission denied") from None
     except OSError as exc:
@@ -115,39 +125,33 @@ def read_raw(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     return _decode_with_pillow(path, data)
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def _read_into_array(handle: Any, size: int) -> memoryview:
-    """The rest of the file, in a NumPy buffer: NumPy asks the kernel for huge pages for large
-    arrays, so reading a 4K PNG takes tens of page faults instead of thousands (a third of a
-    4K ``compare``'s system time went to faulting in ``bytes`` buffers)."""
-    buffer = np.empty(max(size, 1), dtype=np.uint8)
+    """The file, in a NumPy buffer: NumPy asks the kernel for huge pages for large arrays, so
+    reading a 4K PNG takes tens of page faults instead of thousands (a third of a 4K
+    ``compare``'s system time went to faulting in ``bytes`` buffers). ``size`` is what the file
+    measured; one that has changed since is read as it is now."""
+    buffer = np.empty(size, dtype=np.uint8)
     filled = 0
-    while True:
-        if filled == len(buffer):  # the file grew since it was measured
-            grown = np.empty(2 * len(buffer), dtype=np.uint8)
-            grown[:filled] = buffer
-            buffer = grown
+    while filled < size:
         count = handle.readinto(buffer.data[filled:])
-        if not count:
+        if not count:  # shorter now
             return buffer.data[:filled]
         filled += count
+    more = handle.read()  # longer now: rare, so a copy is fine
+    return np.concatenate([buffer, np.frombuffer(more, np.uint8)]).data if more else buffer.data
 
 
-def _stream_large_png(path: Path, handle: Any, max_pixels: int | None) -> np.ndarray | None:
-    """A large PNG decoded from ``handle`` in pieces (`pngread.decode_file`): its header is
-    checked against the limits first; ``None`` for anything else (read it whole)."""
+def _stream_large_png(path: Path, head: bytes, handle: Any, max_pixels: int | None,
+                      ) -> np.ndarray | None:
+    """A large PNG decoded from ``handle`` (at its start) in pieces (`pngread.decode_file`):
+    its header (in ``head``, the first 33 bytes) is checked against the limits first; ``None``
+    when it is small enough to read whole."""
     from . import pngread
 
-    head = handle.read(33)
-    if not head.startswith(pngread.SIGNATURE):
-        return None
     header = probe_stream(path, _io.BytesIO(head))
     if header.nbytes <= pngread.FAST_MAX_BYTES:
         return None
     check_limits(header, max_pixels)
-    handle.seek(0)
     try:
         return pngread.decode_file(handle)
     except pngread.CorruptPng:

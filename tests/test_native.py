@@ -388,8 +388,7 @@ def test_png_read_in_pieces_refuses_corrupt_files(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(pngread, "_PIECE", 1000)
     rng = np.random.default_rng(15)
     data = pillow_png((rng.random((40, 50, 3)) * 255).astype(np.uint8), compress_level=1)
-    clean = zlib.decompress(_idat(data))
-    raw = bytearray(clean)
+    raw = bytearray(zlib.decompress(_idat(data)))
     raw[0] = 7
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF

@@ -79,6 +79,11 @@ def native_available() -> bool:
     return _NATIVE_KERNEL is not None and os.environ.get("SSIM_L1_NATIVE", "1") != "0"
 
 
+def native_module() -> Any:
+    """The native kernel's module where `native_available`, else ``None``."""
+    return _NATIVE_KERNEL if native_available() else None
+
+
 def toeplitz_block(weights: np.ndarray, block: int, dtype: Any) -> np.ndarray:
     """The ``block x (block + 2r)`` matrix whose row ``i`` holds ``weights`` at columns ``i..i+2r``.
 
@@ -782,7 +787,7 @@ class _OrderedFeed:
         self.next = 0
         # The kernel's float32 strips go to the finder's own C search; float64 ones (the
         # OpenCV path at --precision float64) are summed here, as they are, and box-filtered.
-        self.native = plan.native and bool(getattr(finder, "native", False))
+        self.native = plan.native and finder.native
 
     def put(self, index: int, ssim: np.ndarray, start: int, rows: int) -> None:
         if self.native:

@@ -251,7 +251,9 @@ class RegionWindowFinder(_BestWindow):
         self._carry = np.zeros((0, width))
         self._row = 0
         self.best: tuple[float, int, int, float] | None = None
-        self._native = _native_module()
+        from .fast import native_module
+
+        self._native = native_module()
         if self._native is not None:
             self._ring = np.zeros((self.size, width))
             self._columns = np.zeros(width)
@@ -294,17 +296,6 @@ class RegionWindowFinder(_BestWindow):
                             - np.maximum(tops, self.rows[0]), 0, None)
         weight_sums = row_table[:, None] * self._col_counts[None, :]
         self._consider(value_sums, weight_sums, top, self.channels)
-
-
-def _native_module() -> Any:
-    """The native kernel's module, unless it is not built or switched off (``SSIM_L1_NATIVE=0``)."""
-    from .fast import native_available
-
-    if not native_available():
-        return None
-    from . import _native
-
-    return _native
 
 
 def worst_window(map_: np.ndarray, weights: np.ndarray, size: int,

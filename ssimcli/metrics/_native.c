@@ -350,7 +350,13 @@ INLINE void write_maps(const Strip *s, const Buffers *b, int i, int p0, size_t c
 #undef MULADD
 #undef HOT_INLINE
 
-#if defined(__GNUC__) && defined(__x86_64__)
+/* The AVX2+FMA variant: x86-64, GCC only. Clang (Apple's, clang-cl, Linux's) rejects it: the
+ * variant's hot loops call the vector helpers above (load, store, splat, ...), which are compiled
+ * for the baseline, and Clang refuses to pass a 256-bit vector across that change of target
+ * even into an always_inline function ("AVX vector return ... changes the ABI"), where GCC
+ * inlines it. Clang builds therefore run the baseline variant. Elsewhere (AArch64, ...) the
+ * baseline is the only variant. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define HAVE_V3 1
 #include <immintrin.h>
 #define V(name) name##_v3

@@ -7,7 +7,7 @@ printing) measured in the same run, interleaved, best of ``--repeats``; peak RSS
 * ``ssim-l1 compare`` against the **decode floor**: a Python process that imports NumPy and
   imagecodecs (the project's PNG decoder) and decodes both files on two threads
   (``imagecodecs.png_decode``, libpng: what any Python tool would call), and a second floor
-  that decodes with ``ssimcli.pngread``, the faster reader ``compare`` itself uses;
+  that decodes with ``ssimcli.io.png``, the faster reader ``compare`` itself uses;
 * the same ``compare`` on the OpenCV engine (``SSIM_L1_NATIVE=0``), the fallback where the
   native kernel is not built;
 * against ``ffmpeg -lavfi ssim`` (when ``ffmpeg`` is on the PATH), scikit-image's

@@ -18,10 +18,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ssimcli.api import load_pair  # noqa: E402
-from ssimcli.errors import UsageError  # noqa: E402
-from ssimcli.io import prepare_pair  # noqa: E402
-from ssimcli.metrics import compute, params_for, resolve_backend  # noqa: E402
+from ssimcli.errors import UsageError
+from ssimcli.metrics import compute, params_for, resolve_backend
+from ssimcli.pipeline.prepare import prepare_pair
+from ssimcli.pipeline.score import load_pair
 
 SAMPLE_PAIRS = [
     ("astronaut.png", "astronaut_jpeg.jpg"),

@@ -10,15 +10,15 @@ __all__ = ["__version__", "compare", "compare_arrays", "compare_files", "Compare
 def __getattr__(name: str) -> Any:
     # Lazy: `ssim-l1 --help` must not pay for NumPy, SciPy nor imageio.
     if name == "__version__":
-        from ._version import __version__
+        from ssimcli._version import __version__
 
         return __version__
     if name in ("compare", "compare_arrays", "compare_files", "PairResult"):
-        from . import api
+        from ssimcli import api
 
         return getattr(api, name)
     if name == "CompareOptions":
-        from .options import CompareOptions
+        from ssimcli.options import CompareOptions
 
         return CompareOptions
     raise AttributeError(f"module 'ssimcli' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from .cli import main
+from ssimcli.cli.main import main
 
 main()

@@ -5,7 +5,7 @@ Where the settings come from, strongest first:
 1. options given on the command line;
 2. the last ``[[tool.ssim-l1.overrides]]`` entry whose ``glob`` matches the image's relative path;
 3. the ``[tool.ssim-l1]`` table itself;
-4. the built-in defaults (`ssimcli.check.DEFAULTS`).
+4. the built-in defaults (`ssimcli.pipeline.check.DEFAULTS`).
 
 The file is ``--config FILE`` when given (a ``pyproject.toml``, or any TOML file whose top level
 holds the keys), else the nearest ``pyproject.toml`` with a ``[tool.ssim-l1]`` table found walking
@@ -23,8 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .vocabulary import METRIC_NAMES, OFF, RULE_SETTINGS, TABLE_SETTINGS
+from ssimcli.errors import UsageError
+from ssimcli.vocabulary import METRIC_NAMES, OFF, RULE_SETTINGS, TABLE_SETTINGS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,12 +7,49 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SettingError
-from .io import COLOR_MODES, TRANSPARENCY_MODES, parse_background
-from .metrics.backend import DEVICES
-from .metrics.params import MetricParams, params_for
-from .probe import DEFAULT_MAX_PIXELS, validate_max_pixels
-from .vocabulary import LIMITS, MAP_FORMATS, MAP_NAMES
+from ssimcli.errors import SettingError
+from ssimcli.metrics.backend import DEVICES
+from ssimcli.metrics.params import MetricParams, params_for
+from ssimcli.vocabulary import COLOR_MODES, LIMITS, MAP_FORMATS, MAP_NAMES, TRANSPARENCY_MODES
+
+
+def parse_background(value: str | tuple[float, ...] | None) -> tuple[float, float, float]:
+    """``white``, ``black``, ``#rrggbb``, or ``r,g,b`` in [0, 1] -> RGB floats in [0, 1]."""
+    if value is None:
+        return (1.0, 1.0, 1.0)
+    if isinstance(value, tuple):
+        return tuple(float(v) for v in value)  # type: ignore[return-value]
+    text = value.strip().lower()
+    named = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5),
+             "gray": (0.5, 0.5, 0.5)}
+    if text in named:
+        return named[text]
+    try:
+        if text.startswith("#") and len(text) == 7:
+            return tuple(int(text[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) == 3 and all(0 <= p <= 1 for p in parts):
+        return parts
+    raise SettingError("background", f"must be white, black, #rrggbb or r,g,b in [0, 1]; got {value!r}")
+
+
+#: The default pixel limit per image (width x height; channels do not count). One gigapixel:
+#: a 16384 x 16384 render (268 MP) and a 30000 x 30000 scan (900 MP) pass; the 40000 x 40000
+#: (1.6 GP) and 100000 x 100000 (10 GP) PNG bombs of a few MB are refused from their header.
+#: Memory is checked on its own (`available_memory`), so the limit need not guess the machine.
+DEFAULT_MAX_PIXELS = 1_000_000_000
+
+
+def validate_max_pixels(value: int | None) -> int:
+    """The pixel limit in force: ``None`` -> `DEFAULT_MAX_PIXELS`; must be a positive integer."""
+    if value is None:
+        return DEFAULT_MAX_PIXELS
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingError("max_pixels", f"must be a positive integer, got {value!r}")
+    return value
+
 
 #: limit name -> (score key, direction), from the vocabulary
 THRESHOLD_KEYS = {limit.name: (limit.metric, limit.kind) for limit in LIMITS}
@@ -71,7 +108,7 @@ class CompareOptions:
     ms_ssim: bool = False
     device: str = "cpu"
     crop: int = 0
-    #: Images over this many pixels are refused from their header (`ssimcli.probe`).
+    #: Images over this many pixels are refused from their header (`ssimcli.io.probe`).
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:

@@ -140,7 +140,7 @@ class ImageRegression:
             off), ``ignore``, ``mask``, and metric settings (``preset``, ``window``, ``sigma``...).
         """
         __tracebackhide__ = True
-        from .check import check_pair
+        from ssimcli.pipeline.check import check_pair
 
         baseline = self.baseline_path(name, baseline_dir)
         self._claim(name, baseline)
@@ -174,10 +174,10 @@ class ImageRegression:
     def _settings(self, baseline: Path, baseline_dir: str | Path | None,
                   settings: dict[str, Any]) -> tuple[Any, Any]:
         """Options and rules through `ssimcli.config`'s one precedence, as ``check`` resolves."""
-        from .check import resolve_rules
-        from .config import load_config, parse_rect, resolve_metric_settings
-        from .options import CompareOptions
-        from .vocabulary import METRIC_NAMES, RULE_SETTINGS
+        from ssimcli.config import load_config, parse_rect, resolve_metric_settings
+        from ssimcli.options import CompareOptions
+        from ssimcli.pipeline.check import resolve_rules
+        from ssimcli.vocabulary import METRIC_NAMES, RULE_SETTINGS
 
         rule_names = {s.name for s in RULE_SETTINGS}
         unknown = sorted(set(settings) - rule_names - set(METRIC_NAMES))
@@ -224,19 +224,19 @@ def _to_storable(image: Any) -> Any:
 
 
 def _write_candidate(image: Any, target: Path) -> None:
-    from .output import copy_file
+    from ssimcli.io.output import copy_file
 
     if isinstance(image, (str, Path)):
         source = Path(image)
         if source.suffix.lower() == ".png":
             copy_file(source, target)  # keep the file exactly as produced
             return
-        from .io import read_raw
+        from ssimcli.io.decode import read_raw
 
         image = read_raw(source)
     import imagecodecs
 
-    from .output import write_bytes
+    from ssimcli.io.output import write_bytes
 
     array = _to_storable(image)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -248,7 +248,7 @@ def _write_candidate(image: Any, target: Path) -> None:
 
 
 def _accept(candidate: Path, baseline: Path) -> None:
-    from .output import copy_file
+    from ssimcli.io.output import copy_file
 
     copy_file(candidate, baseline)
 
@@ -258,8 +258,8 @@ def _write_heatmap(ssim_map: Any, path: Path) -> None:
 
     from PIL import Image
 
-    from .heatmap import render_heatmap
-    from .output import write_bytes
+    from ssimcli.io.heatmap import render_heatmap
+    from ssimcli.io.output import write_bytes
 
     buffer = io.BytesIO()
     Image.fromarray(render_heatmap(ssim_map, "ssim")).save(buffer, format="PNG")
@@ -269,12 +269,12 @@ def _write_heatmap(ssim_map: Any, path: Path) -> None:
 def _failure_message(item: Any, baseline: Path, candidate: Path, heatmap: Path | None) -> str:
     lines = [f"image differs from its baseline {baseline}"]
     if item.size_change is not None:
-        from .check import describe_size_change
+        from ssimcli.reports.check import describe_size_change
 
         lines.append(f"  FAIL {describe_size_change(item.size_change)}")
     elif item.status == "error":
         lines.append(f"  cannot compare: {item.error}")
-    from .writers import describe_check
+    from ssimcli.reports.compare import describe_check
 
     for check in item.checks:
         lines.append(f"  {'ok  ' if check['passed'] else 'FAIL'} {describe_check(check)}")

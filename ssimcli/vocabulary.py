@@ -1,6 +1,6 @@
 """The one vocabulary: metric names, setting names, their types, defaults and help.
 
-The Click options (`ssimcli.cli_common`), the ``[tool.ssim-l1]`` loader (`ssimcli.config`), the
+The Click options (`ssimcli.cli.common`), the ``[tool.ssim-l1]`` loader (`ssimcli.config`), the
 pytest plugin, the writers and the reports all read these tables, so a setting added here is
 known everywhere at once. A setting's *name* is its Python spelling (``data_range``); its
 *key* is how users write it, on the command line (``--data-range``) and in TOML

@@ -101,7 +101,7 @@ def test_a_failed_write_leaves_no_temporary_file_and_says_one_line(run_cli, tiny
 
 def test_the_library_writer_cleans_up_when_the_disk_fills(tiny_disk: Path) -> None:
     from ssimcli.errors import OutputError
-    from ssimcli.output import write_bytes
+    from ssimcli.io.output import write_bytes
 
     (tiny_disk / "kept.txt").write_text("before")
     with pytest.raises(OutputError, match="No space left on device"):
@@ -119,10 +119,10 @@ def _run_python(code: str, *args: str, env: dict[str, str] | None = None
 
 # The real entry point, with one library function made to raise as a bug would.
 _BROKEN_TABLE = """
-import sys, ssimcli.writers
+import sys, ssimcli.reports.compare
 def broken(*args, **kwargs):
     raise RuntimeError("simulated bug")
-ssimcli.writers.compare_table = broken
+ssimcli.reports.compare.compare_table = broken
 from ssimcli.cli import main
 main(sys.argv[1:])
 """
@@ -147,13 +147,13 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_a_bug_inside_one_pair_is_an_error_row_and_the_batch_goes_on(tmp_path: Path) -> None:
     ref, cand = _tree(tmp_path, 4)
     code = """
-import sys, ssimcli.api
-real = ssimcli.api.compare_loaded
+import sys, ssimcli.pipeline.score
+real = ssimcli.pipeline.score.compare_loaded
 def flaky(reference, candidate, *args, **kwargs):
     if reference.path.endswith("p001.png"):
         raise ZeroDivisionError("simulated bug")
     return real(reference, candidate, *args, **kwargs)
-ssimcli.api.compare_loaded = flaky
+ssimcli.pipeline.score.compare_loaded = flaky
 from ssimcli.cli import main
 main(sys.argv[1:])
 """
@@ -226,7 +226,7 @@ def test_piped_tables_never_wrap_long_names(run_cli, tmp_path: Path) -> None:
 
 def test_two_runs_cannot_write_one_output(tmp_path: Path) -> None:
     from ssimcli.errors import OutputError
-    from ssimcli.output import OutputLock
+    from ssimcli.io.output import OutputLock
 
     target = tmp_path / "rows.csv"
     with OutputLock(target), pytest.raises(OutputError, match="another ssim-l1 run"):
@@ -236,7 +236,7 @@ def test_two_runs_cannot_write_one_output(tmp_path: Path) -> None:
 
 def test_the_pipeline_error_policy_names_the_files() -> None:
     from ssimcli.options import CompareOptions
-    from ssimcli.pipeline import ERROR, INPUT, PairJob, score_pair
+    from ssimcli.pipeline.pair import ERROR, INPUT, PairJob, score_pair
 
     outcome = score_pair(PairJob("x", "/nonexistent/ref.png", str(CAND), CompareOptions()))
     assert outcome.status == ERROR and outcome.error_kind == INPUT
@@ -248,10 +248,10 @@ def test_the_pipeline_error_policy_names_the_files() -> None:
 
 def test_gpu_batch_pipeline_keeps_going_past_a_bad_pair(tmp_path: Path) -> None:
     """`run_gpu` (backend-agnostic, run on the CPU backend here) applies the same policy."""
-    from ssimcli.batch import make_tasks, run_gpu
     from ssimcli.metrics.backend import cpu_backend
     from ssimcli.options import CompareOptions
-    from ssimcli.pairing import pair_directories
+    from ssimcli.pipeline.pairing import pair_directories
+    from ssimcli.pipeline.runners import make_tasks, run_gpu
 
     ref, cand = _tree(tmp_path, 3)
     (cand / "p001.png").write_bytes(b"not a png")

@@ -138,10 +138,10 @@ def test_gpu_pipeline_decodes_ahead_and_scores_like_compare(tmp_path):
     truncated file among the pairs, and check every row against the process-pool path."""
     import shutil
 
-    from ssimcli.batch import make_tasks, run_gpu, run_local
     from ssimcli.metrics import cpu_backend
     from ssimcli.options import CompareOptions
-    from ssimcli.pairing import pair_directories
+    from ssimcli.pipeline.pairing import pair_directories
+    from ssimcli.pipeline.runners import make_tasks, run_gpu, run_local
 
     for side in ("ref", "cand"):
         (tmp_path / side).mkdir()

@@ -18,9 +18,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from ssimcli.batch import Tally, Task, run_local
 from ssimcli.options import CompareOptions
-from ssimcli.resume import read_previous
+from ssimcli.pipeline.resume import read_previous
+from ssimcli.pipeline.runners import Task, run_local
+from ssimcli.pipeline.summary import Tally
 
 SCORE_KEYS = ("ssim", "cs", "l1", "ssim_l1")
 
@@ -408,10 +409,10 @@ def _die(task: Task) -> dict:
 
 
 def test_a_pair_that_kills_its_worker_twice_is_an_error_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ssimcli.batch
+    import ssimcli.pipeline.runners
 
     # The pool forks: workers inherit the patched module and so run `_die`.
-    monkeypatch.setattr(ssimcli.batch, "score_task", _die)
+    monkeypatch.setattr(ssimcli.pipeline.runners, "score_task", _die)
     tasks = [Task(f"p{i}.png", f"r/p{i}.png", f"c/p{i}.png", CompareOptions()) for i in range(20)]
     rows = list(run_local(tasks, 2))  # the run goes on: no exception ends it
     assert sorted(r["name"] for r in rows) == sorted(t.name for t in tasks)
@@ -452,13 +453,13 @@ def test_pairs_on_every_core_run_the_engine_on_one_thread_each(monkeypatch: pyte
                                                                tmp_path: Path) -> None:
     """Issue 13: as many workers as cores, each pair on one engine thread (no oversubscription);
     one pair at a time may use every core; Dask workers are single-threaded."""
-    import ssimcli.batch
-    from ssimcli.pairing import Pair
+    import ssimcli.pipeline.runners
+    from ssimcli.pipeline.pairing import Pair
 
-    monkeypatch.setattr(ssimcli.batch, "usable_cores", lambda: 4)
-    assert ssimcli.batch.pair_threads(1) is None
-    assert [ssimcli.batch.pair_threads(jobs) for jobs in (2, 4, 8)] == [2, 1, 1]
-    assert ssimcli.batch.pair_threads(2, "local") == 1
+    monkeypatch.setattr(ssimcli.pipeline.runners, "usable_cores", lambda: 4)
+    assert ssimcli.pipeline.runners.pair_threads(1) is None
+    assert [ssimcli.pipeline.runners.pair_threads(jobs) for jobs in (2, 4, 8)] == [2, 1, 1]
+    assert ssimcli.pipeline.runners.pair_threads(2, "local") == 1
     pairs = [Pair("a.png", tmp_path / "r" / "a.png", tmp_path / "c" / "a.png")]
-    task, = ssimcli.batch.make_tasks(pairs, CompareOptions(), threads=1)
+    task, = ssimcli.pipeline.runners.make_tasks(pairs, CompareOptions(), threads=1)
     assert task.threads == 1

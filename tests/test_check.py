@@ -15,9 +15,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from ssimcli.check import DEFAULT_LOCAL_WINDOW, DEFAULT_MIN_SSIM, resolve_rules
 from ssimcli.config import glob_match, load_config
-from ssimcli.metrics.masked import box_sums, compare_area, map_weights, weighted_means
+from ssimcli.metrics.masked import compare_area, weighted_means
+from ssimcli.metrics.windows import box_sums, map_weights
+from ssimcli.pipeline.check import DEFAULT_LOCAL_WINDOW, DEFAULT_MIN_SSIM, resolve_rules
 
 # The small change used throughout: a block inverted on a big page. It is big enough for a
 # 32-pixel window to see, and small enough (0.2 % of the pixels) for the mean SSIM to stay high.

@@ -8,7 +8,8 @@ from conftest import photo_like
 from PIL import Image
 
 from ssimcli.errors import InputError, PairError
-from ssimcli.io import load_image, prepare_pair
+from ssimcli.io.decode import load_image
+from ssimcli.pipeline.prepare import prepare_pair
 
 
 def write_png16(path, array):
@@ -128,7 +129,7 @@ def _rgba(alpha_value):
 
 
 def _loaded(pixels, has_alpha=True):
-    from ssimcli.io import LoadedImage
+    from ssimcli.io.decode import LoadedImage
 
     return LoadedImage("mem", pixels, has_alpha, "float32", 1.0)
 

@@ -12,7 +12,7 @@ import pytest
 
 from ssimcli.metrics import compute, params_for
 from ssimcli.metrics.fast import native_available
-from ssimcli.metrics.masked import RegionWindowFinder, map_weights, worst_window
+from ssimcli.metrics.windows import RegionWindowFinder, map_weights, worst_window
 
 PRESETS = ("standard", "seed", "matlab", "skimage-default")
 

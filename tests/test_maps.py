@@ -19,7 +19,7 @@ import pytest
 from conftest import photo_like
 
 import ssimcli
-from ssimcli.heatmap import SCALES, render_heatmap
+from ssimcli.io.heatmap import SCALES, render_heatmap
 from ssimcli.metrics import compute, params_for
 
 MAPS = ("ssim", "cs", "l1", "ssim_l1")
@@ -241,7 +241,7 @@ def test_compute_hands_over_every_strip_once():
 
 def test_positional_file_is_atomic(tmp_path):
     from ssimcli.errors import OutputError
-    from ssimcli.output import PositionalFile
+    from ssimcli.io.output import PositionalFile
 
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
@@ -280,7 +280,7 @@ def test_several_methods_write_the_asked_maps(run_cli, tmp_path):
 
 
 def test_the_built_in_viridis_table_is_cmaps() -> None:
-    from ssimcli.heatmap import _lut, _lut_from_cmap
+    from ssimcli.io.heatmap import _lut, _lut_from_cmap
 
     assert np.array_equal(_lut("viridis"), _lut_from_cmap("viridis"))
 
@@ -290,7 +290,7 @@ def test_heatmaps_are_palette_pngs_whose_margins_use_repeated_entries(run_cli, p
     white and black instead, so every level keeps its documented colour."""
     from PIL import Image
 
-    from ssimcli.heatmap import _lut, _palette
+    from ssimcli.io.heatmap import _lut, _palette
 
     out = tmp_path / "maps"
     assert run_cli("compare", *pair, "--maps", out, "--map-names", "ssim").returncode == 0

@@ -16,7 +16,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from ssimcli.paper_tables import latex_table, markdown_table, parse_metrics
+from ssimcli.reports.paper import latex_table, markdown_table, parse_metrics
 
 METHODS = ("EDSR", "RCAN", "bicubic")
 NAMES = ("a.png", "b.png", "nested/c.png")
@@ -193,19 +193,19 @@ def test_dask_local_cluster_gives_the_same_methods(methods_tree: Path, run_cli) 
 
 def test_a_reference_is_decoded_once_for_all_methods(methods_tree: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import ssimcli.io
-    from ssimcli.methods import Method, make_jobs, score_methods
+    import ssimcli.io.decode
     from ssimcli.options import CompareOptions
-    from ssimcli.pairing import pair_directories
+    from ssimcli.pipeline.methods import Method, make_jobs, score_methods
+    from ssimcli.pipeline.pairing import pair_directories
 
     decoded: list[str] = []
-    real = ssimcli.io.load_image
+    real = ssimcli.io.decode.load_image
 
     def counting(path, data_range=None):  # the real decoder, counted
         decoded.append(Path(path).parent.name + "/" + Path(path).name)
         return real(path, data_range)
 
-    monkeypatch.setattr(ssimcli.io, "load_image", counting)
+    monkeypatch.setattr(ssimcli.io.decode, "load_image", counting)
     methods = [Method(m, str(methods_tree / m), pair_directories(methods_tree / "gt",
                                                                  methods_tree / m))
                for m in METHODS]

@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import pytest
 
-from ssimcli import pngread
+from ssimcli.io import png as pngread
 from ssimcli.metrics import compute, fast, params_for
 
 pytestmark = pytest.mark.skipif(fast._NATIVE_KERNEL is None, reason="native kernel not built")
@@ -308,7 +308,7 @@ def test_a_corrupt_png_is_one_line_and_exit_2(tmp_path: object) -> None:
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_native_heatmap_index_equals_numpy(channels: int) -> None:
-    from ssimcli import heatmap
+    from ssimcli.io import heatmap
 
     rng = np.random.default_rng(12)
     values = rng.normal(0.5, 0.6, (37, 203, channels)).astype(np.float32)
@@ -323,7 +323,7 @@ def test_native_heatmap_index_equals_numpy(channels: int) -> None:
 
 
 def test_native_heatmap_colours_equal_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ssimcli import heatmap
+    from ssimcli.io import heatmap
 
     rng = np.random.default_rng(13)
     index = rng.integers(0, 256, (41, 77), dtype=np.uint8)
@@ -365,7 +365,7 @@ def test_a_large_png_is_read_in_pieces_through_the_loader(tmp_path: object,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from pathlib import Path
 
-    from ssimcli import io as image_io
+    from ssimcli.io import decode as image_io
 
     rng = np.random.default_rng(14)
     image = (rng.random((300, 200, 3)) * 255).astype(np.uint8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ssimcli.errors import InputError, UsageError
-from ssimcli.pairing import pair_directories
+from ssimcli.pipeline.pairing import pair_directories
 
 
 def touch(root: Path, *names: str) -> None:

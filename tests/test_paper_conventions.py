@@ -49,8 +49,9 @@ def test_psnr_on_y_equals_a_float64_transcription(precision, method):
     x, y = _read("astronaut.png"), _read("astronaut_jpeg.jpg")
     expected = psnr_float64(studio_y_float64(x), studio_y_float64(y))
     options = ssimcli.CompareOptions.build(color="y", precision=precision)
-    from ssimcli.io import load_image, prepare_images
+    from ssimcli.io.decode import load_image
     from ssimcli.metrics import compute
+    from ssimcli.pipeline.prepare import prepare_images
 
     pair = prepare_images(load_image(SAMPLES / "astronaut.png"),
                           load_image(SAMPLES / "astronaut_jpeg.jpg"), color="y",
@@ -152,13 +153,13 @@ def test_float64_end_to_end_agrees_with_float64_on_the_integers(tmp_path, bits, 
     expected_ssim = _skimage_float64(xf, yf)
     for method in ("fast", "reference"):
         options = ssimcli.CompareOptions.build(precision="float64")
-        from ssimcli.api import compare_loaded, load_pair
+        from ssimcli.pipeline.score import compare_loaded, load_pair
 
         ref, cand = load_pair(tmp_path / "x.png", tmp_path / "y.png")
         result = compare_loaded(ref, cand, options) if method == "fast" else None
         if result is None:
-            from ssimcli.io import prepare_images
             from ssimcli.metrics import compute
+            from ssimcli.pipeline.prepare import prepare_images
 
             pair = prepare_images(ref, cand, precision="float64")
             metrics = compute(pair.reference, pair.candidate, options.params,

@@ -19,7 +19,7 @@ import pytest
 from conftest import SAMPLES
 from oracles import psnr_float64
 
-from ssimcli.batch import statistics
+from ssimcli.pipeline.summary import statistics
 
 
 def _strict(text: str) -> object:

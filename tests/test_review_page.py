@@ -200,7 +200,7 @@ def test_rerun_replaces_pictures_and_keeps_other_files(review_tree, tmp_path):
 
 
 def test_change_boxes_surround_each_cluster_with_a_margin():
-    from ssimcli.review_page import BOX_MARGIN, change_boxes
+    from ssimcli.reports.review_page import BOX_MARGIN, change_boxes
 
     changed = np.zeros((100, 200), bool)
     changed[10:20, 30:50] = True  # rows 10..19, columns 30..49
@@ -215,7 +215,7 @@ def test_change_boxes_surround_each_cluster_with_a_margin():
 
 
 def test_difference_view_marks_changed_pixels_and_fades_the_rest():
-    from ssimcli.review_page import CLEAR_INDEX, SLIGHT_INDEX, difference_view
+    from ssimcli.reports.review_page import CLEAR_INDEX, SLIGHT_INDEX, difference_view
 
     base = np.full((40, 60, 3), 200, np.uint8)
     cand = base.copy()
@@ -435,7 +435,7 @@ def test_region_box_lies_outside_the_changed_pixels(page, open_page):
     pixels = iio.imread(shot)[..., :3].astype(int)
     x, y, w, h = BLOCK
     block = pixels[y + 2:y + h - 2, x + 2:x + w - 2].reshape(-1, 3)  # 2 px for sub-pixel offsets
-    from ssimcli.review_page import CLEAR_RGB
+    from ssimcli.reports.review_page import CLEAR_RGB
 
     assert (np.abs(block - np.asarray(CLEAR_RGB)).max(axis=1) < 8).all()
 

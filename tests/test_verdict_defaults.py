@@ -84,8 +84,8 @@ def test_the_issue_cases_pass_the_mean_limit_alone(cases, run_cli):
 @pytest.mark.parametrize("case", ["button_moved_relabelled", "badge_added", "border_removed"])
 def test_the_box_surrounds_the_change(case, cases):
     """The reported box holds every pixel that differs (computed here with plain NumPy)."""
-    from ssimcli.check import check_pair, resolve_rules
     from ssimcli.options import CompareOptions
+    from ssimcli.pipeline.check import check_pair, resolve_rules
 
     name = f"{case}.png"
     item = check_pair(name, cases / "base" / name, cases / "cand" / name, CompareOptions.build(),

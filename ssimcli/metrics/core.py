@@ -349,7 +349,7 @@ def compute(
 
 def _local_from_map(ssim: Any, params: MetricParams, window: Window, size: int) -> Any:
     """The worst local window of a ``(C, H, W)`` SSIM map over the averaging region."""
-    from .masked import map_weights, worst_window
+    from .windows import map_weights, worst_window
 
     _, height, width = ssim.shape
     border = window.radius if params.mean_over == "valid" else 0
@@ -403,7 +403,7 @@ def _compute_fast(
     squared_errors: list[float] = []
     finder = None
     if local_window is not None:
-        from .masked import RegionWindowFinder
+        from .windows import RegionWindowFinder
 
         rm = window.radius if params.mean_over == "valid" else 0
         finder = RegionWindowFinder(height, width, local_window, (rm, height - rm),

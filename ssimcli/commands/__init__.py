@@ -1,1 +1,0 @@
-"""One module per ``ssim-l1`` subcommand, each loaded only when it is run."""

@@ -29,7 +29,8 @@ CHECK_EXIT_CODES = (
     "baseline); 2 bad usage "
     "or bad input (an unreadable or mismatched file; the run still checks every other image). "
     "After --update-baseline the accepted images count as passing, so the exit code is 0 unless "
-    "a baseline has no candidate (1) or a file could not be read (2)."
+    "a baseline has no candidate (1), or a file could not be read or a candidate was refused "
+    "(undecodable, not a regular file, over the pixel limit) (2)."
 )
 
 
@@ -209,7 +210,8 @@ def _tell(report: Any) -> None:
     summary = report.summary()
     say(f"{summary['compared']} compared: {summary['passed']} passed, {summary['failed']} "
         f"failed, {summary['errors']} errors; {summary['missing']} missing, {summary['extra']} new"
-        + (f"; {len(report.updated)} accepted" if report.updated else ""))
+        + (f"; {len(report.updated)} accepted" if report.updated else "")
+        + (f"; {len(report.refused)} refused" if report.refused else ""))
 
 
 class _Stopped(BaseException):

@@ -207,6 +207,9 @@ class CheckReport:
     fail_on_new: bool = False
     updated: list[str] = field(default_factory=list)
     not_updated: list[str] = field(default_factory=list)
+    #: Candidates ``--update-baseline`` refused as files (undecodable, special, over the pixel
+    #: limit): bad input, like a pair that could not be compared.
+    refused: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[ImageCheck]:
@@ -222,12 +225,13 @@ class CheckReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """2 when any pair could not be compared; else 1 on any regression; else 0.
+        """2 when any pair could not be compared or ``--update-baseline`` refused a candidate
+        as a file; else 1 on any regression; else 0.
 
         A regression is a failing image, a baseline with no candidate, or (``--fail-on-new``)
         a candidate with no baseline. Images accepted by ``--update-baseline`` no longer count.
         """
-        if self.errors:
+        if self.errors or self.refused:
             return ExitCode.BAD_INPUT
         if self.failures or self.missing or self.new_failing:
             return ExitCode.THRESHOLD_FAILED
@@ -249,6 +253,7 @@ class CheckReport:
             "extra": len(self.extra),
             "fail_on_new": self.fail_on_new,
             "updated": list(self.updated),
+            "refused": list(self.refused),
             "exit_code": int(self.exit_code),
             "passed_overall": self.exit_code == ExitCode.OK,
         }
@@ -313,13 +318,15 @@ def update_baseline(report: CheckReport, max_pixels: int | None = None,
     be compared, but the candidate decodes) is; an undecodable or special file, or one over
     ``max_pixels``, is not. ``announce(name)`` is called as each image is accepted, so that a
     run stopped half-way has already said which ones. Returns ``(name, reason)`` for each image
-    *not* updated that needed it; ``report.updated`` lists those copied.
+    *not* updated that needed it; ``report.updated`` lists those copied, ``report.refused``
+    those refused as files (bad input: the run exits 2).
     """
     skipped: list[tuple[str, str]] = []
     for name, source, target, decoded in _wanted_updates(report, skipped):
         reason = None if decoded else acceptable(source, max_pixels)
         if reason is not None:
             skipped.append((name, reason))
+            report.refused.append(name)
             continue
         copy_file(source, target)
         report.updated.append(name)

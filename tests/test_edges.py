@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import imagecodecs
@@ -120,3 +122,126 @@ def test_an_update_with_nothing_refused_still_exits_0(run_cli, trees):
     result = run_cli("check", base, cand, "--update-baseline")
     assert result.returncode == 0, result
     assert "refused" not in result.stderr
+
+
+# --- 2. reports to special files and full disks ---------------------------------------------
+
+def test_a_review_page_to_dev_null_makes_no_folder_beside_the_device(run_cli, trees):
+    assert not Path("/dev/null_files").exists()
+    result = run_cli("check", *trees, "--html", "/dev/null")
+    assert result.returncode == 1, result
+    assert not Path("/dev/null_files").exists()
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_review_page_to_stdout_inlines_its_pictures(run_cli, trees, tmp_path):
+    result = run_cli("check", *trees, "--html", "-", cwd=tmp_path)
+    assert result.returncode == 1, result
+    assert result.stdout.startswith("<!DOCTYPE html>")  # the page alone: no table before it
+    assert result.stdout.count('src="data:image/png;base64,') >= 4  # baseline, candidate, ...
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("_files")]
+    both = run_cli("check", *trees, "--html", "-", "--json", "-", cwd=tmp_path)
+    one_error_line(both.stderr, "--html", "--json", "stdout")
+    assert both.returncode == 2 and both.stdout == ""
+
+
+def test_a_review_page_to_a_fifo_inlines_its_pictures(trees, tmp_path):
+    from conftest import _cli_command
+
+    fifo = tmp_path / "page.html"
+    os.mkfifo(fifo)
+    # The reading end is open from the start, so the run's writer always finds a reader.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    proc = subprocess.Popen([*_cli_command(), "check", *map(str, trees), "--html", str(fifo)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    chunks = []
+    try:
+        while True:
+            try:
+                chunk = os.read(reader, 1 << 16)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.01)
+    finally:
+        os.close(reader)
+    proc.wait(timeout=HANG)
+    stderr = proc.stderr.read()
+    page = b"".join(chunks)
+    assert proc.returncode == 1, stderr
+    assert page.startswith(b"<!DOCTYPE html>") and b"data:image/png;base64," in page
+    assert page.rstrip().endswith(b"</html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "cand", "page.html"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 200 KiB tmpfs mounted for the test (root only)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if not IS_ROOT:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def _noisy_trees(tmp_path: Path, count: int = 4, side: int = 160) -> tuple[Path, Path]:
+    """Failing pairs of noise: their full-size pictures do not fit in 200 KiB."""
+    base, cand = tmp_path / "nb", tmp_path / "nc"
+    rng = np.random.default_rng(7)
+    for index in range(count):
+        for folder in (base, cand):
+            save_png(folder / f"n{index}.png", rng.integers(0, 256, (side, side, 3), np.uint8))
+    return base, cand
+
+
+def test_a_disk_that_fills_with_the_pictures_leaves_nothing_of_the_report(
+        run_cli, small_disk, tmp_path):
+    base, cand = _noisy_trees(tmp_path)
+    result = run_cli("check", base, cand, "--html", small_disk / "out" / "report.html", "-j", "1")
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], result
+    assert list(small_disk.rglob("*")) == []  # no page, no report_files/, no out/, no temp file
+
+
+def test_a_page_write_that_fails_removes_its_pictures(run_cli, trees, tmp_path):
+    # The page itself fails to write (ENOSPC raised by the writer, as a full disk would).
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import errno, os\n"
+        "import ssimcli.io.output as out\n"
+        "real = out.write_buffers\n"
+        "def failing(path, parts):\n"
+        "    if os.fspath(path).endswith('.html'):\n"
+        "        raise out.OutputError(path, 'cannot write (' + os.strerror(errno.ENOSPC) + ')')\n"
+        "    return real(path, parts)\n"
+        "out.write_buffers = failing\n")
+    target = tmp_path / "reports" / "page.html"
+    result = run_cli("check", *trees, "--html", target, env={"PYTHONPATH": str(hook)})
+    assert result.returncode == 2, result
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "page.html" in errors[0] and "No space left" in errors[0], result
+    assert not (tmp_path / "reports").exists()
+    # An existing folder of an earlier run keeps its own pictures; this run's are gone.
+    target.parent.mkdir()
+    (target.parent / "page_files").mkdir()
+    mine = target.parent / "page_files" / "notes.txt"
+    mine.write_text("not a picture")
+    result = run_cli("check", *trees, "--html", target, env={"PYTHONPATH": str(hook)})
+    assert result.returncode == 2, result
+    assert [p.name for p in (target.parent / "page_files").iterdir()] == ["notes.txt"]

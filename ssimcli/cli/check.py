@@ -60,10 +60,12 @@ def rule_options(func: Any) -> Any:
               help="Image whose white pixels are compared and black ones ignored (grey: partly).")
 @click.option("--fail-on-new", is_flag=True, default=False,
               help="A candidate with no baseline is a regression (default: only reported).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a review page to FILE, its pictures to FILE's folder (FILE_files/).")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), default=None,
-              help="Write JUnit XML (one testcase per image) to FILE.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, allow_dash=True),
+              default=None,
+              help="Write a review page to FILE, its pictures to FILE's folder (FILE_files/); "
+                   "to '-' (stdout), a FIFO or a device with its pictures inlined.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, allow_dash=True),
+              default=None, help="Write JUnit XML (one testcase per image) to FILE ('-': stdout).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
               default=None, help="Write the results as JSON to FILE ('-': stdout).")
 @click.option("--update-baseline", is_flag=True, default=False,
@@ -89,7 +91,7 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
     from ssimcli.errors import UsageError
     from ssimcli.io.formats import to_json
     from ssimcli.options import CompareOptions
-    from ssimcli.pipeline.check import CheckReport, resolve_rules, run_checks
+    from ssimcli.pipeline.check import CheckReport, resolve_rules
     from ssimcli.pipeline.pairing import pair_directories
 
     ctx = click.get_current_context()
@@ -110,39 +112,52 @@ def check(baseline_dir: str, candidate_dir: str, ignore: tuple[str, ...], mask: 
 
     report = CheckReport(str(baseline_dir), str(candidate_dir), missing=list(pairing.missing),
                          extra=list(pairing.extra), fail_on_new=fail_on_new)
-    previews: dict[str, Any] = {}
     rules_by_name = {pair.name: resolve_rules(pair.name, given, config) for pair in pairing.pairs}
     assets = None
     if html_path:
         from ssimcli.reports.review_page import ReviewAssets
 
         assets = ReviewAssets(html_path)
-
-    def keep_preview(item: Any) -> None:
-        # The review page's pictures are written as the run goes, not held until the end.
+    try:
+        previews = _check_all(report, pairing.pairs, options, rules_by_name, jobs, assets)
+        if update_baseline:
+            _update(report, options.max_pixels)
+        _write_outputs(report, junit_path, json_path, html_path, to_json)
         if assets is not None:
-            previews[item.name] = assets.for_item(item)
+            from ssimcli.pipeline.check import usable_cores
+            from ssimcli.reports.review_page import RunSettings, write_review_page
 
-    for item in run_checks(pairing.pairs, options, rules_by_name, jobs=jobs,
-                           keep_maps=html_path is not None, on_item=keep_preview):
-        if item.status == "error":
-            error(item.error or item.name)
-        report.items.append(item)
-
-    if update_baseline:
-        _update(report, options.max_pixels)
-    _write_outputs(report, junit_path, json_path, to_json)
-    if assets is not None:
-        from ssimcli.pipeline.check import usable_cores
-        from ssimcli.reports.review_page import RunSettings, write_review_page
-
-        write_review_page(assets, report, previews,
-                          RunSettings.from_run(options, run_rules, config.path),
-                          jobs=jobs or usable_cores())
+            write_review_page(assets, report, previews,
+                              RunSettings.from_run(options, run_rules, config.path),
+                              jobs=jobs or usable_cores())
+    except BaseException:
+        if assets is not None:  # a failed run leaves none of its review page's pictures
+            assets.discard()
+        raise
     _tell(report)
     if not pairing.pairs and not pairing.missing and not pairing.extra:
         raise UsageError(f"no image files under {baseline_dir} or {candidate_dir}")
     sys.exit(int(report.exit_code))
+
+
+def _check_all(report: Any, pairs: list[Any], options: Any, rules_by_name: dict[str, Any],
+               jobs: int | None, assets: Any) -> dict[str, Any]:
+    """Check every pair into ``report``, saying each error; returns the review page's pictures
+    (written as the run goes, not held until the end)."""
+    from ssimcli.pipeline.check import run_checks
+
+    previews: dict[str, Any] = {}
+
+    def keep_preview(item: Any) -> None:
+        if assets is not None:
+            previews[item.name] = assets.for_item(item)
+
+    for item in run_checks(pairs, options, rules_by_name, jobs=jobs,
+                           keep_maps=assets is not None, on_item=keep_preview):
+        if item.status == "error":
+            error(item.error or item.name)
+        report.items.append(item)
+    return previews
 
 
 def _remove_stale_temps(baseline_dir: str) -> None:
@@ -165,16 +180,23 @@ def _step_summary_path() -> str | None:
 def _guard_outputs(baseline_dir: str, candidate_dir: str, mask: str | None,
                    html_path: str | None, junit_path: str | None, json_path: str | None) -> None:
     """Reports never land on an input (nor their pictures inside a tree); each is locked."""
+    from ssimcli.errors import UsageError
     from ssimcli.io.guard import refuse_folder_inside_trees, refuse_outputs_over_inputs
     from ssimcli.io.output import lock_output
 
+    on_stdout = [option for option, path in (("--html", html_path), ("--junit", junit_path),
+                                             ("--json", json_path)) if path == "-"]
+    if len(on_stdout) > 1:
+        raise UsageError(f"{' and '.join(on_stdout)} cannot both write to stdout ('-')")
     reports = [path for path in (html_path, junit_path, json_path) if path and path != "-"]
     refuse_outputs_over_inputs([*reports, _step_summary_path()],
                                (baseline_dir, candidate_dir, *([mask] if mask else [])))
     if html_path:
-        from ssimcli.reports.review_page import asset_folder
+        from ssimcli.reports.review_page import asset_folder, uses_folder
 
-        refuse_folder_inside_trees(asset_folder(html_path), "--html", (baseline_dir, candidate_dir))
+        if uses_folder(html_path):  # else the pictures are inlined: no folder at all
+            refuse_folder_inside_trees(asset_folder(html_path), "--html",
+                                       (baseline_dir, candidate_dir))
     for path in reports:
         lock_output(path)
 
@@ -253,7 +275,7 @@ def _accept_changes(report: Any, max_pixels: int) -> list[tuple[str, str]]:
 
 
 def _write_outputs(report: Any, junit_path: str | None, json_path: str | None,
-                   to_json: Any) -> None:
+                   html_path: str | None, to_json: Any) -> None:
     from ssimcli.console import data, warning
     from ssimcli.errors import OutputError
     from ssimcli.io.output import is_stdout, write_text
@@ -270,7 +292,8 @@ def _write_outputs(report: Any, junit_path: str | None, json_path: str | None,
     if is_stdout(json_path):
         data(to_json(report.to_dict()))
     else:
-        rich_console().print(terminal_table(report))
+        if not (is_stdout(junit_path) or is_stdout(html_path)):  # stdout is that report's
+            rich_console().print(terminal_table(report))
         if json_path:
             write_text(json_path, to_json(report.to_dict()))
     if junit_path:

@@ -17,7 +17,11 @@ card per test with baseline, result and diff, filterable):
 * passing images get one small JPEG thumbnail of the candidate, nothing at full resolution.
 
 Images are files in a folder beside the page (``report.html`` + ``report_files/``), named by a
-hash of the image's name (names come from pull requests), so the page itself stays small.
+hash of the image's name (names come from pull requests), so the page itself stays small. A page
+written to something that is not a regular file (``-``, a FIFO, ``/dev/null``) carries its
+pictures inlined as ``data:`` URLs and makes no folder: nothing is ever created beside a device.
+A run that fails before its page is written removes the pictures it wrote (and their folder when
+it made it): nothing of a failed report stays on disk.
 Nothing is fetched from elsewhere (a Content-Security-Policy forbids it), so the page works
 offline and as a CI artefact. File names are data: every one is HTML-escaped, and control
 characters and undecodable bytes are shown as visible escapes (``\\x1b``).
@@ -29,6 +33,7 @@ the style sheet and script.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import io
@@ -48,7 +53,7 @@ import numpy as np
 
 from ssimcli.console import printable
 from ssimcli.errors import SsimCliError
-from ssimcli.io.output import write_bytes
+from ssimcli.io.output import can_place, write_bytes
 from ssimcli.pipeline.check import CheckReport, ImageCheck
 from ssimcli.reports.check import describe_failure
 from ssimcli.reports.review_static import CSS, JS, script_hash
@@ -297,25 +302,54 @@ def asset_folder(page: str | Path) -> Path:
     return page.with_name(page.stem + ASSET_SUFFIX)
 
 
+def uses_folder(page: str | Path) -> bool:
+    """Whether the page's pictures go to a folder beside it: only for a regular file (or a new
+    one); ``-``, a FIFO or a device gets them inlined."""
+    return can_place(page)
+
+
 class ReviewAssets:
-    """Writes the page's pictures into the folder beside it, as the run goes.
+    """Writes the page's pictures into the folder beside it, as the run goes (or keeps them
+    inlined, for a page that is not a regular file: `uses_folder`).
 
     Thread-safe: each worker writes only its own image's files. File names are
-    ``<hash of the image name>-<kind>.<png|jpg>``.
+    ``<hash of the image name>-<kind>.<png|jpg>``. `discard` removes what a failed run wrote.
     """
 
     def __init__(self, page: str | Path) -> None:
         self.page = Path(page)
-        self.folder = asset_folder(self.page)
+        self.inline = not uses_folder(page)
+        self.folder = asset_folder(page)
+        self._made_folders = [] if self.inline else _missing_folders(self.folder)
         self._written: set[str] = set()
         self._lock = threading.Lock()
 
     def _store(self, key: str, kind: str, image: Any, fmt: str = "PNG") -> Picture:
-        filename = f"{key}-{kind}.{'jpg' if fmt == 'JPEG' else 'png'}"
-        write_bytes(self.folder / filename, _encode(image, fmt))
+        extension = "jpg" if fmt == "JPEG" else "png"
+        data = _encode(image, fmt)
+        if self.inline:
+            import base64
+
+            mime = "image/jpeg" if fmt == "JPEG" else "image/png"
+            url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+            return Picture(url, image.width, image.height)
+        filename = f"{key}-{kind}.{extension}"
         with self._lock:
-            self._written.add(filename)
+            self._written.add(filename)  # before the write: a failed one may leave it half done
+        write_bytes(self.folder / filename, data)
         return Picture(quote(self.folder.name) + "/" + filename, image.width, image.height)
+
+    def discard(self) -> None:
+        """Remove every picture this run wrote, and the folders it made for them."""
+        if self.inline:
+            return
+        for filename in sorted(self._written):
+            with contextlib.suppress(OSError):
+                os.unlink(self.folder / filename)
+        self._written.clear()
+        for folder in reversed(self._made_folders):  # innermost first; only when empty
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
     def _full(self, key: str, kind: str, rgb: np.ndarray) -> Picture:
         from PIL import Image
@@ -392,6 +426,8 @@ class ReviewAssets:
 
     def prune(self) -> None:
         """Remove pictures an earlier run left in the folder (only files named as ours)."""
+        if self.inline:
+            return
         try:
             entries = list(os.scandir(self.folder))
         except OSError:
@@ -421,7 +457,7 @@ class RunSettings:
     @classmethod
     def from_run(cls, options: CompareOptions, rules: Rules, config: str | Path | None = None,
                  now: datetime | None = None) -> RunSettings:
-        from ssimcli import __version__
+        from ssimcli._version import __version__
 
         params = options.params
         window = f"{params.window} ({params.window_kind}"
@@ -808,7 +844,21 @@ def write_review_page(assets: ReviewAssets, report: CheckReport, images: dict[st
                       settings: RunSettings, jobs: int = 4) -> None:
     """Write the page ``assets.page`` (and the pictures of missing and new images) beside the
     pictures the run wrote through ``assets``; then remove pictures an earlier run left there."""
-    every = {**images, **assets.for_unpaired(report, jobs)}
-    text = review_page_html(report, every, settings)
-    write_bytes(assets.page, text.encode("utf-8"))
+    try:
+        every = {**images, **assets.for_unpaired(report, jobs)}
+        text = review_page_html(report, every, settings)
+        write_bytes(assets.page, text.encode("utf-8"))
+    except BaseException:
+        assets.discard()
+        raise
     assets.prune()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, outermost first."""
+    missing: list[Path] = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate == candidate.parent:
+            break
+        missing.append(candidate)
+    return missing[::-1]

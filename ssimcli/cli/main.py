@@ -15,6 +15,7 @@ COMMANDS = {
     "compare": ("ssimcli.cli.compare", "compare", "Compare two images: SSIM, CS, L1, mix."),
     "batch": ("ssimcli.cli.batch", "batch", "Score every pair of two directory trees."),
     "check": ("ssimcli.cli.check", "check", "CI regression check of candidates against a baseline."),
+    "video": ("ssimcli.cli.video", "video", "Compare two videos frame by frame: per-plane SSIM, PSNR, L1."),
 }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["__version__", "compare", "compare_arrays", "compare_files", "CompareOptions"]
+__all__ = ["__version__", "compare", "compare_arrays", "compare_files", "compare_videos",
+           "CompareOptions"]
 
 
 def __getattr__(name: str) -> Any:
@@ -13,7 +14,7 @@ def __getattr__(name: str) -> Any:
         from ssimcli._version import __version__
 
         return __version__
-    if name in ("compare", "compare_arrays", "compare_files", "PairResult"):
+    if name in ("compare", "compare_arrays", "compare_files", "compare_videos", "PairResult"):
         from ssimcli import api
 
         return getattr(api, name)

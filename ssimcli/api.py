@@ -11,6 +11,7 @@ from ssimcli.io.decode import normalise
 from ssimcli.metrics.backend import Backend
 from ssimcli.options import CompareOptions
 from ssimcli.pipeline.score import PairResult, compare_loaded, load_pair
+from ssimcli.pipeline.video import compare_videos as compare_videos  # re-exported
 
 
 def compare_arrays(

@@ -380,12 +380,18 @@ def _source(item: Any, name: str, options: VideoOptions) -> tuple[FrameSource, I
 # --------------------------------------------------------------------------- scoring
 
 
-def _area_mean(values: list[float | None], areas: list[int]) -> float | None:
-    """ffmpeg's ``All``: each plane weighted by its share of the samples (None if one is None)."""
-    from ssimcli.metrics.ffmpeg import area_weighted
+def _area_mean(values: list[float | None], areas: list[int], exact_ffmpeg: bool) -> float | None:
+    """The planes' values weighted by area (None if one is None): ffmpeg's own sum of
+    ``area / total * value`` for its preset (bit for bit its ``All``), else ``sum(v * a) / sum(a)``,
+    which keeps identical planes at exactly 1."""
+    if any(v is None for v in values):
+        return None
+    known = [float(v) for v in values if v is not None]
+    if exact_ffmpeg:
+        from ssimcli.metrics.ffmpeg import area_weighted
 
-    known = [v for v in values if v is not None]
-    return area_weighted(known, areas) if len(known) == len(values) else None
+        return area_weighted(known, areas)
+    return math.fsum(v * a for v, a in zip(known, areas, strict=True)) / sum(areas)
 
 
 def _psnr(mse: float, peak: float) -> float:
@@ -416,7 +422,8 @@ class Scorer:
         pooled: dict[str, float | None] = {}
         for metric in self.options.metrics:
             if metric not in ("psnr", "ssim_db"):
-                pooled[metric] = _area_mean([scores[p].get(metric) for p in self.planes], self.areas)
+                pooled[metric] = _area_mean([scores[p].get(metric) for p in self.planes], self.areas,
+                                            self.options.ffmpeg)
         pooled["psnr"] = _psnr(pooled["mse"] or 0.0, self.peak)  # from the pooled MSE, as ffmpeg
         if self.options.ffmpeg:
             from ssimcli.metrics.ffmpeg import ssim_db

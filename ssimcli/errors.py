@@ -5,6 +5,11 @@ from __future__ import annotations
 from enum import IntEnum
 from pathlib import Path
 
+from ssimcli.metrics.errors import ImageTooSmallError, ParameterError
+
+__all__ = ["ExitCode", "ImageTooSmallError", "InputError", "OutputError", "PairError", "ParameterError",
+           "SettingError", "SizeMismatch", "SsimCliError", "UsageError", "worst_exit_code"]
+
 
 class ExitCode(IntEnum):
     """The exit-code contract of every command (documented in ``--help`` and the README)."""
@@ -25,13 +30,9 @@ class SsimCliError(Exception):
     exit_code: ExitCode = ExitCode.BAD_INPUT
 
 
-class UsageError(SsimCliError, ValueError):
-    """An option or parameter value that cannot be used."""
-
-
-class ImageTooSmallError(ValueError):
-    """The engine's own error for images too small for what was asked (MS-SSIM's five scales);
-    a plain `ValueError` to library users, a `PairError` naming the files on the command line."""
+class UsageError(SsimCliError, ParameterError):
+    """An option or parameter value that cannot be used. The engine raises its own
+    `ParameterError` (this class's base), which the command line reports the same way."""
 
 
 class InputError(SsimCliError):

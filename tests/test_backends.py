@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import SAMPLES, photo_like
 
-from ssimcli.errors import UsageError
+from ssimcli.errors import ParameterError
 from ssimcli.metrics import compute, params_for, resolve_backend
 
 
 def _cuda_available() -> bool:
     try:
         resolve_backend("cuda")
-    except UsageError:
+    except ParameterError:
         return False
     return True
 

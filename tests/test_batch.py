@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from ssimcli.options import CompareOptions
+from ssimcli.pipeline.pair import PairJob
 from ssimcli.pipeline.resume import read_previous
 from ssimcli.pipeline.runners import Task, run_local
 from ssimcli.pipeline.summary import Tally
@@ -413,7 +414,7 @@ def test_a_pair_that_kills_its_worker_twice_is_an_error_row(monkeypatch: pytest.
 
     # The pool forks: workers inherit the patched module and so run `_die`.
     monkeypatch.setattr(ssimcli.pipeline.runners, "score_task", _die)
-    tasks = [Task(f"p{i}.png", f"r/p{i}.png", f"c/p{i}.png", CompareOptions()) for i in range(20)]
+    tasks = [PairJob(f"p{i}.png", f"r/p{i}.png", f"c/p{i}.png", CompareOptions()) for i in range(20)]
     rows = list(run_local(tasks, 2))  # the run goes on: no exception ends it
     assert sorted(r["name"] for r in rows) == sorted(t.name for t in tasks)
     assert all(r["status"] == "error" and "killed, twice" in r["error"] for r in rows)

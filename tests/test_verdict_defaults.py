@@ -280,12 +280,11 @@ def test_json_on_stdout_stays_one_document_under_github_actions(cases, tmp_path,
 
 
 def _ci_recipe() -> str:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Use in CI", 1)[1]
-    return section.split("```yaml", 1)[1].split("```", 1)[0]
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "ci.md").read_text(encoding="utf-8")
+    return guide.split("```yaml", 1)[1].split("```", 1)[0]
 
 
-def test_readme_ci_recipe_installs_from_source_and_its_check_command_runs(cases, tmp_path, run_cli):
+def test_ci_guide_recipe_installs_from_source_and_its_check_command_runs(cases, tmp_path, run_cli):
     recipe = _ci_recipe()
     installs = [line.split("run:", 1)[1].split("#", 1)[0].strip()
                 for line in recipe.splitlines() if "pip install" in line]

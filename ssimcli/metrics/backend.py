@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ..errors import UsageError
+from .errors import ParameterError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -58,23 +58,23 @@ def cpu_backend() -> Backend:
 
 
 def cuda_backend() -> Backend:
-    """The CuPy backend; raises `UsageError` saying what to install when it cannot run."""
+    """The CuPy backend; raises `ParameterError` saying what to install when it cannot run."""
     try:
         import cupy
         import cupyx.scipy.ndimage
     except Exception as exc:  # ImportError, or a CUDA library that fails to load
-        raise UsageError(
+        raise ParameterError(
             "device 'cuda' needs CuPy and a CUDA GPU: pip install 'ssim-l1[gpu]' "
             f"(or a cupy-cudaXXx wheel matching your CUDA) ({type(exc).__name__}: {exc})"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:
-        raise UsageError(
+        raise ParameterError(
             f"device 'cuda': CuPy is installed but no CUDA device is usable ({exc})"
         ) from None
     if count < 1:
-        raise UsageError("device 'cuda': CuPy is installed but no CUDA device was found")
+        raise ParameterError("device 'cuda': CuPy is installed but no CUDA device was found")
     return Backend("cuda", cupy, cupyx.scipy.ndimage)
 
 
@@ -87,6 +87,6 @@ def resolve_backend(device: str = "cpu") -> Backend:
     if device == "auto":
         try:
             return cuda_backend()
-        except UsageError:
+        except ParameterError:
             return cpu_backend()
-    raise UsageError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+    raise ParameterError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from .errors import ParameterError
 
 PADDINGS = ("reflect", "zero", "replicate")
 MEAN_REGIONS = ("valid", "full")
@@ -62,17 +62,17 @@ class MetricParams:
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, (int, np.integer)):
-            raise UsageError(f"window must be an odd integer, got {self.window!r}")
+            raise ParameterError(f"window must be an odd integer, got {self.window!r}")
         if self.window < 1 or self.window % 2 == 0:
-            raise UsageError(f"window must be an odd integer >= 1, got {self.window}")
+            raise ParameterError(f"window must be an odd integer >= 1, got {self.window}")
         if not (math.isfinite(self.sigma) and self.sigma > 0):
-            raise UsageError(f"sigma must be a positive number, got {self.sigma}")
+            raise ParameterError(f"sigma must be a positive number, got {self.sigma}")
         for name in ("k1", "k2"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise UsageError(f"{name} must be a positive number, got {value}")
+                raise ParameterError(f"{name} must be a positive number, got {value}")
         if not (math.isfinite(self.alpha) and 0.0 <= self.alpha <= 1.0):
-            raise UsageError(f"alpha must be within [0, 1], got {self.alpha}")
+            raise ParameterError(f"alpha must be within [0, 1], got {self.alpha}")
         _check_choice("padding", self.padding, PADDINGS)
         _check_choice("mean_over", self.mean_over, MEAN_REGIONS)
         _check_choice("window_kind", self.window_kind, WINDOW_KINDS)
@@ -91,7 +91,7 @@ class MetricParams:
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise UsageError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise ParameterError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -110,7 +110,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def params_for(preset: str = "standard", **overrides: Any) -> MetricParams:
     """The parameters of a named preset, with any of them overridden (``None`` = keep)."""
     if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise ParameterError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return MetricParams(**values)
 

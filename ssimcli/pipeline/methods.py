@@ -24,7 +24,6 @@ from ssimcli.options import CompareOptions, MapRequest, Thresholds
 from ssimcli.pipeline.pair import PairJob, error_outcome, score_pair
 from ssimcli.pipeline.pairing import Pairing
 from ssimcli.pipeline.resume import resumable
-from ssimcli.pipeline.runners import failed_row
 from ssimcli.pipeline.summary import BatchReport, Tally
 
 #: The key of a row that names its method, and the CSV column that leads every row.
@@ -82,6 +81,17 @@ class MethodsJob:
     options: CompareOptions
     map_request: MapRequest = field(default_factory=MapRequest)
     threads: int | None = None  # the engine's, per pair (`ssimcli.pipeline.runners.pair_threads`)
+
+    # The runners' task protocol, as `PairJob` has it.
+    def run(self) -> dict[str, Any]:
+        return score_methods(self)
+
+    def worker_failure_row(self, why: str) -> dict[str, Any]:
+        """The rows of this job when its worker failed (killed, lost): an error row per method."""
+        rows = [tag(c.method, PairJob(self.name, self.reference, c.candidate, self.options)
+                    .worker_failure_row(why))
+                for c in self.candidates]
+        return {"name": self.name, BUNDLE: rows}
 
 
 def make_jobs(methods: list[Method], options: CompareOptions, maps_dir: str | None,
@@ -146,14 +156,6 @@ def _score_one(job: PairJob, reference: Any, problem: BaseException | None) -> d
     except Exception as exc:
         return error_outcome(job, exc).to_row()
     return score_pair(job, loaded=(reference, candidate)).to_row()
-
-
-def failed_bundle(job: MethodsJob, exc: BaseException) -> dict[str, Any]:
-    """The rows of a job whose worker failed (killed, lost): an error row per method."""
-    rows = [tag(c.method, failed_row(PairJob(job.name, job.reference, c.candidate, job.options),
-                                     exc))
-            for c in job.candidates]
-    return {"name": job.name, BUNDLE: rows}
 
 
 def tag(method: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from ssimcli.errors import ExitCode, InputError, PairError, SettingError, SizeMismatch, SsimCliError, UsageError
+from ssimcli.errors import (
+    ExitCode,
+    InputError,
+    PairError,
+    ParameterError,
+    SettingError,
+    SizeMismatch,
+    SsimCliError,
+)
 from ssimcli.metrics.masked import Rect, compare_area, masked_ms_ssim, weighted_means
 from ssimcli.metrics.windows import LocalWorst, map_weights, worst_window
 from ssimcli.options import CompareOptions, MapRequest, Thresholds
@@ -105,6 +113,17 @@ class PairJob:
     #: The engine's threads for this pair (and for writing its maps); ``None``: every core.
     #: A batch running one pair per core sets 1, so that pairs never oversubscribe the cores.
     threads: int | None = None
+
+    # The task protocol of the runners (`ssimcli.pipeline.runners`): a job scores itself and says
+    # what its row is when its worker dies, so the runners need not know the kinds of job.
+    def run(self) -> dict[str, Any]:
+        return score_pair(self).to_row()
+
+    def worker_failure_row(self, why: str) -> dict[str, Any]:
+        """The row of this pair when its worker, not the pair, failed (``why`` says how)."""
+        return PairOutcome(self.name, self.reference, self.candidate, status=ERROR,
+                           error=f"{self.candidate}: the worker scoring this pair {why}",
+                           error_kind=WORKER).to_row()
 
 
 @dataclass
@@ -199,7 +218,7 @@ def error_outcome(job: PairJob, exc: BaseException) -> PairOutcome:
         outcome.error, outcome.error_kind = str(exc), SIZE
         outcome.size_change = {"baseline": list(exc.reference_size),
                                "candidate": list(exc.candidate_size)}
-    elif isinstance(exc, (InputError, PairError, UsageError)):
+    elif isinstance(exc, (InputError, PairError, ParameterError)):
         outcome.error, outcome.error_kind = str(exc), PAIR if isinstance(exc, PairError) else INPUT
     elif isinstance(exc, SsimCliError):
         outcome.error, outcome.error_kind = f"{job.candidate}: {exc}", INPUT

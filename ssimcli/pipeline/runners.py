@@ -24,12 +24,12 @@ import signal
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ssimcli.errors import UsageError
 from ssimcli.io.maps import maps_folder
 from ssimcli.options import CompareOptions, MapRequest
-from ssimcli.pipeline.pair import ERROR, WORKER, PairJob, PairOutcome, error_outcome, score_pair
+from ssimcli.pipeline.pair import PairJob, error_outcome, score_pair
 from ssimcli.pipeline.pairing import Pair
 
 DASK_HINT = "pip install 'ssim-l1[dask]'"
@@ -38,8 +38,16 @@ DASK_HINT = "pip install 'ssim-l1[dask]'"
 IN_FLIGHT_PER_WORKER = 4
 
 
-#: One pair to score: the pipeline's job (small and picklable: it travels to workers).
-Task = PairJob
+class Task(Protocol):
+    """What the runners run: a `PairJob` or a `ssimcli.pipeline.methods.MethodsJob`, small and
+    picklable (it travels to pool and Dask workers), that scores itself into a row."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self) -> dict[str, Any]: ...
+
+    def worker_failure_row(self, why: str) -> dict[str, Any]: ...
 
 
 def usable_cores() -> int:
@@ -51,17 +59,13 @@ def usable_cores() -> int:
 
 
 def score_task(task: Task) -> dict[str, Any]:
-    """Score one pair through the pair pipeline; never raises for a bad pair (the row carries
+    """Score one task and return its row (a bug inside the engine becomes the pair's error row;
     the error instead). Runs in pool and Dask workers, which write the pair's maps themselves
     so that maps never travel back to the parent.
 
     A `ssimcli.pipeline.methods.MethodsJob` (one reference, several candidate trees) answers with one
     bundle of rows (`ssimcli.pipeline.methods.unbundle` takes them apart)."""
-    from ssimcli.pipeline.methods import MethodsJob, score_methods
-
-    if isinstance(task, MethodsJob):
-        return score_methods(task)
-    return score_pair(task).to_row()
+    return task.run()
 
 
 # The metric engine may spread one pair over threads on every core; when pairs already run in
@@ -248,27 +252,13 @@ def _alone(suspects: list[Task], start: Callable[[int], ProcessPoolExecutor]
 
 def killed_row(task: Task) -> dict[str, Any]:
     """The row of a pair whose worker was killed twice (once with others, once alone)."""
-    why = "was killed, twice (out of memory, or a signal); the pair was not scored"
-    from ssimcli.pipeline.methods import MethodsJob, failed_bundle
-
-    if isinstance(task, MethodsJob):
-        return failed_bundle(task, ChildProcessError(why))
-    message = f"{task.candidate}: the worker scoring this pair {why}"
-    return PairOutcome(task.name, task.reference, task.candidate, status=ERROR, error=message,
-                       error_kind=WORKER).to_row()
+    return task.worker_failure_row("was killed, twice (out of memory, or a signal); the pair was not scored")
 
 
 def failed_row(task: Task, exc: BaseException) -> dict[str, Any]:
     """The row of a pair whose worker failed, rather than the pair itself."""
-    from ssimcli.pipeline.methods import MethodsJob, failed_bundle
-
-    if isinstance(task, MethodsJob):
-        return failed_bundle(task, exc)
     text = " ".join(str(exc).split())[:160]
-    message = (f"{task.candidate}: the worker scoring this pair failed "
-               f"({type(exc).__name__}{': ' + text if text else ''})")
-    return PairOutcome(task.name, task.reference, task.candidate, status=ERROR, error=message,
-                       error_kind=WORKER).to_row()
+    return task.worker_failure_row(f"failed ({type(exc).__name__}{': ' + text if text else ''})")
 
 
 def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[str, Any]]:
@@ -350,17 +340,17 @@ def run_gpu(tasks: Iterable[Task], backend: Any, decoders: int) -> Iterator[dict
 
     from ssimcli.pipeline.score import load_pair
 
-    def decode(task: Task) -> Any:
+    def decode(task: PairJob) -> Any:
         try:
             return load_pair(task.reference, task.candidate, task.options.data_range,
                              task.options.max_pixels)
         except Exception as exc:  # handed to the pipeline's error policy, which names the pair
             return exc
 
-    iterator = iter(tasks)
+    iterator = map(_pair_job, tasks)
     ahead = max(2, 2 * decoders)
     with ThreadPoolExecutor(max_workers=decoders) as pool:
-        pending: list[tuple[Task, Future]] = []
+        pending: list[tuple[PairJob, Future]] = []
         while True:
             while len(pending) < ahead:
                 task = next(iterator, None)
@@ -375,6 +365,13 @@ def run_gpu(tasks: Iterable[Task], backend: Any, decoders: int) -> Iterator[dict
                 yield error_outcome(task, loaded).to_row()
             else:
                 yield score_pair(task, backend=backend, loaded=loaded).to_row()
+
+
+def _pair_job(task: Task) -> PairJob:
+    # The GPU path decodes pairs ahead itself, so its callers hand it ungrouped pairs.
+    if not isinstance(task, PairJob):
+        raise TypeError(f"the GPU runner scores PairJobs, not {type(task).__name__}")
+    return task
 
 
 def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None,
@@ -394,13 +391,13 @@ def run_tasks(tasks: Iterable[Task], *, jobs: int, scheduler: str | None = None,
 
 def make_tasks(pairs: Iterable[Pair], options: CompareOptions, maps_dir: str | Path | None = None,
                map_request: MapRequest | None = None, *, threads: int | None = None
-               ) -> Iterator[Task]:
-    """One `Task` per pair (lazily, so a huge pairing is not copied); ``threads``: the
+               ) -> Iterator[PairJob]:
+    """One `PairJob` per pair (lazily, so a huge pairing is not copied); ``threads``: the
     engine's threads per pair (`pair_threads`)."""
     request = map_request or MapRequest()
     for pair in pairs:
         folder = None if maps_dir is None else str(maps_folder(maps_dir, pair.name))
-        yield Task(pair.name, str(pair.reference), str(pair.candidate), options, maps_dir=folder,
+        yield PairJob(pair.name, str(pair.reference), str(pair.candidate), options, maps_dir=folder,
                    map_request=request, threads=threads)
 
 

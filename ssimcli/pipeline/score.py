@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ssimcli import __version__
+from ssimcli._version import __version__
 from ssimcli.errors import ImageTooSmallError, PairError, UsageError
 from ssimcli.io.decode import LoadedImage, load_image
 from ssimcli.metrics import MetricResult, compute, resolve_backend

@@ -35,7 +35,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["area_weighted", "mse_plane", "psnr_db", "ssim_db", "ssim_plane", "ssim_constants"]
+try:  # the compiled sums (setup.py builds it where a C compiler is available)
+    from ssimcli.metrics import _ffssim as _native
+except ImportError:  # pragma: no cover - depends on the build
+    _native = None
+#: Tests set this to compare the NumPy path with the compiled one.
+_FORCE_NUMPY = False
+
+__all__ = ["VfSsim", "area_weighted", "ffmpeg_default_threads", "mse_plane", "psnr_db", "row_sums", "ssim_constants",
+           "ssim_db", "ssim_plane"]
 
 
 def ssim_constants(max_value: int) -> tuple[int, int]:
@@ -68,7 +76,7 @@ def _window_sum(blocks: np.ndarray) -> np.ndarray:
 
 
 def _window_terms(reference: np.ndarray, distorted: np.ndarray,
-                  dtype: type[np.signedinteger]) -> tuple[np.ndarray, ...]:
+                  dtype: type[np.signedinteger]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(s1, s2, ss, s12) per 8x8 window, in the integer type of ffmpeg's path."""
     h4, w4 = reference.shape[0] & ~3, reference.shape[1] & ~3
     a = reference[:h4, :w4].astype(dtype)
@@ -102,35 +110,170 @@ def _window_ssim(s1: np.ndarray, s2: np.ndarray, ss: np.ndarray, s12: np.ndarray
     return num1
 
 
+def _row_sums_numpy(reference: np.ndarray, distorted: np.ndarray, max_value: int, drop_last: bool) -> np.ndarray:
+    c1, c2 = ssim_constants(max_value)
+    eight = reference.dtype.itemsize == 1
+    values = _window_ssim(*_window_terms(reference, distorted, np.int32 if eight else np.int64), c1, c2)
+    if drop_last:
+        values = values[:, :-1]
+    if not values.shape[1]:
+        return np.zeros(values.shape[0])
+    if eight:  # ssim_endn_8bit: a double accumulator
+        return np.cumsum(values, axis=1, dtype=np.float64)[:, -1]
+    # ssim_endn_16bit: a float accumulator, one window after another
+    return np.cumsum(values, axis=1, dtype=np.float32)[:, -1].astype(np.float64)
+
+
+def row_sums(reference: np.ndarray, distorted: np.ndarray, max_value: int, *, drop_last: bool = False
+             ) -> np.ndarray:
+    """Each row of windows' sum of SSIM terms (``(h >> 2) - 1`` float64 values), as vf_ssim sums it.
+
+    ``drop_last`` leaves out each row's last window (the x86 build's remainder handling, `VfSsim`).
+    The compiled kernel (``_ffssim``, bit-identical) is used when it is built, else NumPy.
+    """
+    _check(reference, distorted)
+    if (reference.shape[0] >> 2) < 2 or (reference.shape[1] >> 2) < 2:
+        raise ValueError("a plane needs at least two 4x4 blocks each way")
+    if reference.dtype != distorted.dtype or reference.dtype.kind != "u" or reference.dtype.itemsize > 2:
+        raise ValueError(f"planes must be uint8 or uint16 of one type, not {reference.dtype} and {distorted.dtype}")
+    if reference.dtype.itemsize == 1 and max_value != 255:
+        raise ValueError("8-bit planes use max_value 255 (vf_ssim's 8-bit path)")
+    if _native is not None and not _FORCE_NUMPY:
+        out = np.empty((reference.shape[0] >> 2) - 1, np.float64)
+        _native.row_sums(_rows_contiguous(reference), _rows_contiguous(distorted), out, int(max_value), drop_last)
+        return out
+    return _row_sums_numpy(reference, distorted, max_value, drop_last)
+
+
+def _rows_contiguous(plane: np.ndarray) -> np.ndarray:
+    return plane if plane.strides[1] == plane.itemsize else np.ascontiguousarray(plane)
+
+
 def ssim_plane(reference: np.ndarray, distorted: np.ndarray, max_value: int) -> float:
-    """vf_ssim's value for one plane (``Y``/``U``/``V`` in its stats file).
+    """vf_ssim's value for one plane (``Y``/``U``/``V`` in its stats file), as its C code computes it.
 
     Parameters
     ----------
     reference, distorted : ndarray
-        2-D planes of the same shape, ``uint8`` (8-bit path) or ``uint16`` (9-16-bit path).
+        2-D planes of the same shape, ``uint8`` (8-bit path, `max_value` 255) or ``uint16``
+        (the 9-16-bit path).
     max_value : int
-        ``2**bits - 1`` of the plane's format (255 selects the 8-bit path's constants).
+        ``2**bits - 1`` of the plane's format.
 
     Returns
     -------
     float
         The mean of the 8x8-window terms; NaN when the plane has fewer than two 4x4 blocks
         in a direction (ffmpeg divides by zero there).
+
+    Notes
+    -----
+    This is ffmpeg's C code, and ffmpeg's x86 build wherever a plane's ``(w >> 2) % 4 != 2``;
+    `VfSsim` reproduces the x86 build for the other widths too.
     """
     _check(reference, distorted)
     nh, nw = (reference.shape[0] >> 2) - 1, (reference.shape[1] >> 2) - 1
     if nh < 1 or nw < 1:
         return math.nan
-    c1, c2 = ssim_constants(max_value)
-    if max_value <= 255 and reference.dtype.itemsize == 1:
-        values = _window_ssim(*_window_terms(reference, distorted, np.int32), c1, c2)
-        total = float(values.sum(dtype=np.float64))
-    else:
-        values = _window_ssim(*_window_terms(reference, distorted, np.int64), c1, c2)
-        rows = np.cumsum(values, axis=1, dtype=np.float32)[:, -1]
-        total = float(rows.sum(dtype=np.float64))
-    return total / (nw * nh)
+    rows = row_sums(reference, distorted, max_value)
+    return float(np.cumsum(rows)[-1]) / (nw * nh)
+
+
+def ffmpeg_default_threads(cpus: int) -> int:
+    """libavfilter's thread count for a graph left at its default: the CPUs plus one, or 1 on one CPU."""
+    return cpus + 1 if cpus > 1 else 1
+
+
+def _block_row(reference: np.ndarray, distorted: np.ndarray, z: int, bw: int) -> np.ndarray:
+    """(bw, 4) int64 sums (s1, s2, ss, s12) of the 4x4 blocks in block row z."""
+    a = reference[4 * z:4 * z + 4, :4 * bw].astype(np.int64)
+    b = distorted[4 * z:4 * z + 4, :4 * bw].astype(np.int64)
+    terms = (a, b, a * a + b * b, a * b)
+    return np.stack([t.reshape(4, bw, 4).sum(axis=(0, 2)) for t in terms], axis=1)
+
+
+class VfSsim:
+    """vf_ssim frame after frame, as an x86 build of ffmpeg prints it (or its C code, ``x86=False``).
+
+    ffmpeg's SSE4 row routine (``ff_ssim_end_line_sse4``, libavfilter/x86/vf_ssim.asm) takes four
+    windows at a time; when a row has ``4k + 1`` windows (a plane ``(w >> 2) % 4 == 2`` blocks
+    wide: 176 or 720 pixels' chroma, 168 pixels' luma) its remainder handling subtracts the wrong
+    lanes, so the row's last window is replaced by one made of the two entries past the row's
+    end in each of its two sum buffers. Those entries hold what earlier rows left there: sums of
+    the luma plane (for a chroma plane), of an earlier frame's planes, or zeros. Each of the
+    filter's slice jobs has its own buffers, so the printed value depends on the job count,
+    ``min((chroma height + 3) >> 2, threads)``, with ``threads`` libavfilter's thread count
+    (`ffmpeg_default_threads` of the CPUs unless ``-filter_complex_threads`` says otherwise).
+    This class keeps those buffers as ffmpeg does and reproduces the printed values exactly.
+    Where a plane's width in blocks is odd the SSSE3 block routine also writes one entry from
+    the frame's padding; if such an entry is ever read, `exact` becomes False (zeros are used).
+    8-bit only: the 9-16-bit path is plain C everywhere and needs no state.
+    """
+
+    def __init__(self, *, threads: int = 1, x86: bool = True) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        self.threads = threads
+        self.x86 = x86
+        self.exact = True
+        self._temp: list[np.ndarray] = []
+        self._unknown: list[np.ndarray] = []
+
+    def frame(self, reference: Sequence[np.ndarray], distorted: Sequence[np.ndarray], max_value: int
+              ) -> list[float]:
+        """The per-plane values of one frame (planes in the format's order, luma first)."""
+        eight = reference[0].dtype.itemsize == 1
+        if not (self.x86 and eight):
+            return [ssim_plane(a, b, max_value) for a, b in zip(reference, distorted, strict=True)]
+        if not self._temp:
+            entries = 2 * ((reference[0].shape[1] >> 2) + 3)
+            self._temp = [np.zeros((entries, 4), np.int64) for _ in range(self.threads)]
+            self._unknown = [np.zeros(entries, bool) for _ in range(self.threads)]
+        height1 = reference[1].shape[0] if len(reference) > 1 else reference[0].shape[0]
+        jobs = min((height1 + 3) >> 2, self.threads)
+        return [self._plane(a, b, max_value, jobs) for a, b in zip(reference, distorted, strict=True)]
+
+    def _plane(self, a: np.ndarray, b: np.ndarray, max_value: int, jobs: int) -> float:
+        _check(a, b)
+        bh, bw = a.shape[0] >> 2, a.shape[1] >> 2
+        if bh < 2 or bw < 2:
+            return math.nan
+        quirk = (bw - 1) % 4 == 1
+        rows = row_sums(a, b, max_value, drop_last=quirk)
+        total = 0.0
+        for j in range(jobs):
+            start, end = max(1, (bh * j) // jobs), (bh * (j + 1)) // jobs
+            if end <= start:
+                continue
+            part = rows[start - 1:end - 1]
+            if quirk:
+                part = part + self._stale_window(j, bw, max_value)
+            total += float(np.cumsum(part)[-1])
+            self._remember(j, a, b, start, end, bw)
+        return total / ((bw - 1) * (bh - 1))
+
+    def _stale_window(self, job: int, bw: int, max_value: int) -> float:
+        t, unknown, second = self._temp[job], self._unknown[job], bw + 3
+        picks = [bw, bw + 1, second + bw, second + bw + 1]
+        if unknown[picks].any():
+            self.exact = False
+        q = t[picks].sum(axis=0)
+        c1, c2 = ssim_constants(max_value)
+        terms = [np.array([v], np.int32) for v in q]
+        return float(_window_ssim(terms[0], terms[1], terms[2], terms[3], c1, c2)[0])
+
+    def _remember(self, job: int, a: np.ndarray, b: np.ndarray, start: int, end: int, bw: int) -> None:
+        """What the job's block rows leave in its two buffers (the SSSE3 routine writes pairs)."""
+        writes = end - start + 1  # block rows start - 1 .. end - 1, first into the second buffer
+        last_first = writes % 2 == 0  # the last row went into the first buffer
+        rows = {0: end - 1 if last_first else end - 2, bw + 3: end - 2 if last_first else end - 1}
+        written = bw + (bw & 1)
+        for offset, z in rows.items():
+            self._temp[job][offset:offset + bw] = _block_row(a, b, z, bw)
+            self._unknown[job][offset:offset + bw] = False
+            if written > bw:
+                self._temp[job][offset + bw] = 0
+                self._unknown[job][offset + bw] = True
 
 
 def ssim_db(ssim: float) -> float:
@@ -141,6 +284,10 @@ def ssim_db(ssim: float) -> float:
 def mse_plane(reference: np.ndarray, distorted: np.ndarray) -> float:
     """vf_psnr's per-plane MSE: the exact sum of squared differences over the plane's area."""
     _check(reference, distorted)
+    if _native is not None and not _FORCE_NUMPY and reference.dtype == distorted.dtype \
+            and reference.dtype.itemsize <= 2 and reference.dtype.kind == "u":
+        sse_native = int(_native.sse(_rows_contiguous(reference), _rows_contiguous(distorted)))
+        return sse_native / float(reference.shape[0] * reference.shape[1])
     d = reference.astype(np.int32) - distorted.astype(np.int32)
     if reference.dtype.itemsize == 1:
         sse = int(np.einsum("ij,ij->", d, d, dtype=np.int64))

@@ -1,4 +1,18 @@
-"""ssim-l1: exact, fast SSIM / CS / Gaussian-L1 / MS-SSIM image comparison."""
+"""ssim-l1: exact, fast SSIM / CS / Gaussian-L1 / MS-SSIM image comparison.
+
+The rule of direction: cli -> reports -> pipeline -> io -> metrics. Each layer imports only
+the layers to its right, never one to its left, and there are no import circles:
+
+    cli        ssimcli/cli/       Click commands, options, console, progress (and the pytest
+                                  plugin, ssimcli/pytest_plugin.py, beside it; ssimcli/api.py below)
+    reports    ssimcli/reports/   every table, page, annotation and paper table people read
+    pipeline   ssimcli/pipeline/  pairing, the pair and frame pipelines, batch, methods, check, resume
+    io         ssimcli/io/        decoding images and videos, probing, limits, output files, maps
+    settings   options, config, errors, vocabulary, console: the words every layer shares
+    metrics    ssimcli/metrics/   the pure engine: arrays in, numbers out; imports nothing of the tool
+
+The import-linter contracts in pyproject.toml (run by .ci/run) enforce it.
+"""
 
 from __future__ import annotations
 

@@ -120,11 +120,10 @@ def quantise(values: np.ndarray, low: float, high: float,
 
 
 def _native_quantise() -> Any:
-    try:
-        from ssimcli.metrics._native import quantise as native
-    except ImportError:  # pragma: no cover - built without a C compiler
-        return None
-    return native
+    from ssimcli.metrics.native import kernel
+
+    module = kernel()
+    return None if module is None else module.quantise
 
 
 def _paint(target: np.ndarray, values: np.ndarray, low: float, high: float,
@@ -261,11 +260,10 @@ def heatmap_rows_of_index(index: np.ndarray, name: str, scale: tuple[float, floa
 
 
 def _native_colour() -> Any:
-    try:
-        from ssimcli.metrics._native import colour_rows as native
-    except ImportError:  # pragma: no cover - built without a C compiler
-        return None
-    return native
+    from ssimcli.metrics.native import kernel
+
+    module = kernel()
+    return None if module is None else module.colour_rows
 
 
 def _canvas(height: int, width: int, name: str, low: float, high: float, *, body: bool = True

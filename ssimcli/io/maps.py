@@ -31,7 +31,7 @@ class MapWriter:
     """Writes the maps of one pair into ``directory``, as ``request`` says.
 
     The maps are written as the engine makes them, never held whole: `sink_for` (given to
-    `ssimcli.api.compare_loaded` as ``map_sink_for``) opens each ``.npy`` file as a temporary
+    `ssimcli.pipeline.score.compare_loaded` as ``map_sink_for``) opens each ``.npy`` file as a temporary
     `ssimcli.io.output.PositionalFile`, writes its header, and returns a sink that receives each
     strip of rows from the engine's threads while it is in cache: the raw rows go straight
     into the file at their offset (no copy of a whole map is ever made, and the kernel writes

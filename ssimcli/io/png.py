@@ -43,11 +43,9 @@ class CorruptPng(ValueError):
 
 
 def _native() -> Any:
-    try:
-        from ssimcli.metrics import _native
-    except ImportError:  # pragma: no cover - built without a C compiler
-        return None
-    return _native
+    from ssimcli.metrics.native import kernel
+
+    return kernel()
 
 
 def decode(data: bytes | memoryview) -> np.ndarray | None:

@@ -104,7 +104,7 @@ def die_with_parent(parent: int | None) -> None:
 
 # Modules every pair needs, imported before the workers start (in the parent before a fork,
 # or in the forkserver) so that the import cost is paid once, not once per worker or per pair.
-HEAVY_MODULES = ("ssimcli.api", "ssimcli.metrics.fast", "imagecodecs")
+HEAVY_MODULES = ("ssimcli.pipeline.score", "ssimcli.metrics.fast", "imagecodecs")
 
 
 def warm_imports() -> None:

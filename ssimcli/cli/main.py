@@ -40,8 +40,19 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from ssimcli._version import __version__
+    from ssimcli.metrics.native import describe
+
+    click.echo(f"ssim-l1 {__version__} ({describe()})")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=None, package_name="ssim-l1", prog_name="ssim-l1", message="%(prog)s %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version and the engine in use (the native kernel or OpenCV), and exit.")
 @click.option("--debug", is_flag=True, default=False,
               help="Print the traceback of an internal error (also: SSIM_L1_DEBUG=1).")
 def cli(debug: bool) -> None:

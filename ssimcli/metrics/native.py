@@ -19,3 +19,15 @@ def kernel() -> Any:
         return importlib.import_module("ssimcli.metrics._native")
     except ImportError:  # pragma: no cover - depends on the build
         return None
+
+
+def describe() -> str:
+    """Which engine scores on the CPU, for ``ssim-l1 --version`` and bug reports."""
+    import os
+
+    module = kernel()
+    if module is None:
+        return "native kernel: not built (no C compiler at install time); OpenCV engine"
+    if os.environ.get("SSIM_L1_NATIVE", "1") == "0":
+        return f"native kernel: {module.variant}, disabled by SSIM_L1_NATIVE=0; OpenCV engine"
+    return f"native kernel: {module.variant}"

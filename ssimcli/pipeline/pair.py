@@ -11,6 +11,9 @@ error policy everywhere:
 
 The outcome's `PairOutcome.record` is the JSON contract of one pair (`PairResult.to_dict`, with
 the mask-weighted means in place of the plain ones when a mask or ignore rectangles apply).
+
+Why one module of this size: the job, its outcome, the error policy and the rules' checks are
+one contract (what a row says about a pair); split, each half would need the other's internals.
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from video_fixtures import RAW_ARGS, ffmpeg_stats, have_ffmpeg, video_clips  # noqa: F401
+from video_fixtures import RAW_ARGS, ffmpeg_stats, have_ffmpeg, maker, video_clips  # noqa: F401
 
 from ssimcli.io.video import open_video
-from ssimcli.metrics.ffmpeg import area_weighted, mse_plane, psnr_average_max, psnr_db, ssim_db, ssim_plane
+from ssimcli.metrics import ffmpeg as ff
+from ssimcli.metrics.ffmpeg import VfSsim, area_weighted, mse_plane, psnr_average_max, psnr_db, ssim_db, ssim_plane
 
 PAIRS = [
     ("ref_ffv1", "dist_h264"),      # 8-bit 4:2:0, H.264 against lossless FFV1
@@ -33,6 +34,16 @@ PAIRS = [
     ("ref_ffv1", "identical_ffv1"),  # identical: SSIM 1, dB inf, PSNR inf
 ]
 BACKENDS = ["binary", "pyav"]
+ENGINES = ["native", "numpy"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, monkeypatch):
+    """Each exactness test runs on the compiled sums and on the NumPy ones."""
+    if request.param == "native" and ff._native is None:
+        pytest.skip("the compiled _ffssim module is not built")
+    monkeypatch.setattr(ff, "_FORCE_NUMPY", request.param == "numpy")
+    return request.param
 
 
 def _open(clips: dict[str, Path], name: str):  # noqa: ANN202 - a VideoSource
@@ -65,7 +76,7 @@ def _ours(clips: dict[str, Path], ref: str, dist: str) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("ref", "dist"), PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
-def test_ssim_and_psnr_match_ffmpeg_stats(video_clips, ref, dist, backend):  # noqa: F811
+def test_ssim_and_psnr_match_ffmpeg_stats(video_clips, ref, dist, backend, engine):  # noqa: F811
     if dist not in video_clips:
         pytest.skip(f"{dist}: encoder not in this FFmpeg build")
     if backend == "binary" and not have_ffmpeg():
@@ -78,6 +89,51 @@ def test_ssim_and_psnr_match_ffmpeg_stats(video_clips, ref, dist, backend):  # n
     for n, (mine, s, p) in enumerate(zip(ours, ssim, psnr, strict=True)):
         expected = {k: v for k, v in {**s, **p}.items() if k != "n"}
         assert {k: mine[k] for k in expected} == expected, f"frame {n + 1}"
+
+
+# Plane widths whose rows have 4k + 1 windows: 176 (chroma 88: 21 windows), 168 (luma: 41),
+# 720 (chroma 360: 89). There ffmpeg's x86 build prints values that depend on its thread count.
+QUIRK_SIZES = [(176, 144), (168, 96), (720, 64), (170, 98)]
+
+
+@pytest.fixture(scope="module")
+def quirk_clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("quirk")
+    out = {}
+    for w, h in QUIRK_SIZES:
+        ref = list(maker.pattern_frames(6, w, h, "yuv420p", seed=w))
+        out[(w, h)] = (maker.write_raw(d / f"ref{w}x{h}.yuv", ref),
+                       maker.write_raw(d / f"dist{w}x{h}.yuv", maker.noisy(ref, 8, seed=h, sigma=9.0)))
+    return out
+
+
+@pytest.mark.skipif(not have_ffmpeg(), reason="no ffmpeg binary (apt-get install ffmpeg)")
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+@pytest.mark.parametrize("size", QUIRK_SIZES, ids=[f"{w}x{h}" for w, h in QUIRK_SIZES])
+def test_vfssim_reproduces_the_x86_build_at_any_thread_count(quirk_clips, size, threads, engine):
+    ref, dist = quirk_clips[size]
+    raw = (size, "yuv420p")
+    expected = ffmpeg_stats(ref, dist, "ssim", ref_raw=raw, dist_raw=raw, use_binary=True, threads=threads)
+    state = VfSsim(threads=threads)
+    with open_video(ref, size=size) as a, open_video(dist, size=size) as b:
+        for n, (fa, fb) in enumerate(zip(a, b, strict=True)):
+            values = state.frame(fa.planes, fb.planes, 255)
+            got = {k: f"{v:f}" for k, v in zip("YUV", values, strict=True)}
+            assert got == {k: expected[n][k] for k in "YUV"}, f"frame {n + 1}"
+    assert state.exact
+
+
+def test_vfssim_without_x86_is_the_c_code(video_clips):  # noqa: F811
+    state = VfSsim(threads=3, x86=False)
+    with _open(video_clips, "ref_yuv") as a, _open(video_clips, "dist_yuv") as b:
+        for fa, fb in zip(a, b, strict=True):
+            assert state.frame(fa.planes, fb.planes, 255) == [ssim_plane(x, y, 255)
+                                                              for x, y in zip(fa.planes, fb.planes, strict=True)]
+
+
+def test_default_thread_count_is_libavfilters():
+    # libavfilter/pthread.c: "use number of cores + 1 as thread count if there is more than one".
+    assert [ff.ffmpeg_default_threads(n) for n in (1, 2, 8)] == [1, 3, 9]
 
 
 def test_identical_prints_inf(video_clips):  # noqa: F811

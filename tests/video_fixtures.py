@@ -88,19 +88,23 @@ def _input_args(path: Path, raw: tuple[tuple[int, int], str] | None) -> list[str
 
 
 def ffmpeg_stats(reference: Path, distorted: Path, flt: str, *, ref_raw: Any = None, dist_raw: Any = None,
-                 use_binary: bool | None = None) -> list[dict[str, str]]:
-    """The stats file of ffmpeg's `flt` ("ssim" or "psnr") comparing the two files, frame by frame."""
+                 use_binary: bool | None = None, threads: int | None = None) -> list[dict[str, str]]:
+    """The stats file of ffmpeg's `flt` ("ssim" or "psnr") comparing the two files, frame by frame.
+
+    ``threads``: libavfilter's thread count (``-filter_complex_threads``; None: its default).
+    """
     with tempfile.TemporaryDirectory(prefix="ssim-l1-ffstats-") as tmp:
         stats = Path(tmp) / "stats.log"
         if use_binary is None:
             use_binary = have_ffmpeg()
         if use_binary:
-            cmd = ["ffmpeg", "-nostdin", "-v", "error", *_input_args(distorted, dist_raw),
+            cmd = ["ffmpeg", "-nostdin", "-v", "error",
+                   *(["-filter_complex_threads", str(threads)] if threads else []), *_input_args(distorted, dist_raw),
                    *_input_args(reference, ref_raw), "-lavfi", f"[0:v][1:v]{flt}=stats_file={stats}",
                    "-f", "null", "-"]
             subprocess.run(cmd, check=True, capture_output=True)
         else:
-            _pyav_filter(distorted, reference, f"stats_file={stats}", flt, dist_raw, ref_raw)
+            _pyav_filter(distorted, reference, f"stats_file={stats}", flt, dist_raw, ref_raw, threads)
             gc.collect()  # the graph's filters close the stats file when they are freed
         return parse_stats(stats.read_text())
 
@@ -126,12 +130,15 @@ def _frames(path: Path, raw: Any) -> Iterator[Any]:
         yield maker.to_av_frame(tuple(planes), fmt, i)
 
 
-def _pyav_filter(main: Path, ref: Path, args: str, flt: str, main_raw: Any, ref_raw: Any) -> None:
+def _pyav_filter(main: Path, ref: Path, args: str, flt: str, main_raw: Any, ref_raw: Any,
+                 threads: int | None) -> None:
     import av
 
     mains, refs = _frames(main, main_raw), _frames(ref, ref_raw)
     first_main, first_ref = next(mains), next(refs)
     graph = av.filter.Graph()
+    if threads:
+        graph.threads = threads
     tb = Fraction(1, 25)
     src0 = graph.add_buffer(width=first_main.width, height=first_main.height, format=first_main.format.name,
                             time_base=tb)

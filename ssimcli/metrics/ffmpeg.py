@@ -30,13 +30,15 @@ it is kept (a sequential `numpy.cumsum` in float32); integer sums are exact in a
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 try:  # the compiled sums (setup.py builds it where a C compiler is available)
-    from ssimcli.metrics import _ffssim as _native
+    _native: Any = importlib.import_module("ssimcli.metrics._ffssim")
 except ImportError:  # pragma: no cover - depends on the build
     _native = None
 #: Tests set this to compare the NumPy path with the compiled one.

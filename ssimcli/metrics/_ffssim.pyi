@@ -1,0 +1,6 @@
+"""Stub of the compiled vf_ssim / vf_psnr sums (_ffssim.c)."""
+
+from typing import Any
+
+def row_sums(reference: Any, distorted: Any, out: Any, max_value: int, drop_last: bool, /) -> None: ...
+def sse(reference: Any, distorted: Any, /) -> int: ...

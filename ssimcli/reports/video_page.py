@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ssimcli import __version__
+from ssimcli._version import __version__
 from ssimcli.io.output import write_bytes
 from ssimcli.reports.review_page import _attr, _text, asset_folder
 from ssimcli.reports.review_static import CSS, JS, script_hash
@@ -39,7 +39,8 @@ def _svg(frames: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         return '<p class="note">no frame was scored</p>'
     text = plot_bytes(frames, summary, "svg").decode("utf-8")
     start = text.find("<svg")
-    return re.sub(r"<!--.*?-->", "", text[start:], flags=re.S)
+    text = re.sub(r"<metadata>.*?</metadata>", "", text[start:], flags=re.S)
+    return re.sub(r"<!--.*?-->", "", text, flags=re.S)
 
 
 def _settings(summary: dict[str, Any]) -> str:

@@ -89,6 +89,9 @@ def write_video(path: Path, frames: Iterable[Planes], codec: str, pix_fmt: str, 
     stream.thread_count = 1
     if bit_rate:
         stream.bit_rate = bit_rate
+    if options is None and codec == "ffv1":
+        # Version 3 with slice CRCs: damage is detected (and every frame is a key frame).
+        options = {"level": "3", "slicecrc": "1", "g": "1"}
     stream.options = dict(options or {})
 
     def frames_all() -> Iterator[Planes]:

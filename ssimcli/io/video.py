@@ -254,8 +254,10 @@ class _PyAVSource(VideoSource):
         ctx = stream.codec_context
         ctx.thread_type = "AUTO"
         ctx.thread_count = threads or 0
-        # Concealed corruption would be scored as if it were the picture: make it an error.
-        ctx.options = {"err_detect": "crccheck+bitstream+buffer"}
+        ctx.options = {"err_detect": "crccheck"}
+        self._path = path
+        self._expected = _expected_frames(self._container, stream)
+        _capture_ffmpeg_errors()
         self._frames = self._decode()
         self._first = self._next_frame(0)
         if self._first is None:
@@ -272,19 +274,44 @@ class _PyAVSource(VideoSource):
         self._dtype = _dtype(bits)
         super().__init__(info)
 
-    def _decode(self) -> Iterator[Any]:
+    def _decode(self) -> Iterator[tuple[Any, str | None]]:
+        """(frame, the decoder's error message or None), in presentation order.
+
+        Decoders conceal damage (FFV1's slice CRC, H.264's lost macroblocks) and only say so in
+        their log, so each packet is decoded with FFmpeg's error-level log captured; a message
+        marks the first frame that packet's call returns (or the next one). With one decoder
+        thread and an intra-only codec that is the damaged frame; with frame threads it can be a
+        frame or two early (never late).
+        """
+        import av.logging
+
+        pending: str | None = None
         for packet in self._container.demux(self._stream):
-            yield from packet.decode()
+            with av.logging.Capture(local=False) as logs:
+                frames = packet.decode()
+            errors = [str(message).strip() for level, _, message in logs if level <= av.logging.ERROR]
+            if errors and pending is None:
+                pending = "; ".join(m for m in errors if m)[:200] or "decoder error"
+            for frame in frames:
+                yield frame, pending
+                pending = None
+        if pending is not None:
+            yield None, pending
 
     def _next_frame(self, index: int) -> Any:
         import av
 
         try:
-            frame = next(self._frames, None)
+            frame, problem = next(self._frames, (None, None))
         except (av.error.FFmpegError, OSError) as exc:
-            raise VideoFrameError(self._container.name, index, f"cannot decode ({_reason(exc)})") from None
+            raise VideoFrameError(self._path, index, f"cannot decode ({_reason(exc)})") from None
+        if problem is not None:
+            raise VideoFrameError(self._path, index, f"damaged ({_reason(problem)})")
         if frame is not None and frame.is_corrupt:
-            raise VideoFrameError(self._container.name, index, "the decoder reports the frame as corrupt")
+            raise VideoFrameError(self._path, index, "the decoder reports the frame as corrupt")
+        if frame is None and self._expected is not None and index < self._expected[1]:
+            raise VideoFrameError(self._path, index, f"the file ends after {index} frames, but its header "
+                                  f"says {self._expected[0]} (truncated?)")
         return frame
 
     def _convert(self, frame: Any) -> Any:
@@ -308,7 +335,29 @@ class _PyAVSource(VideoSource):
         self._container.close()
 
 
-def _reason(exc: BaseException) -> str:
+def _expected_frames(container: Any, stream: Any) -> tuple[int, int] | None:
+    """(frames the header promises, fewest frames accepted as complete) for spotting truncated
+    files; the slack (2% and two frames) is for edit lists and rounded durations."""
+    count = stream.frames or 0
+    if not count and container.duration and stream.average_rate:
+        count = round(container.duration / 1_000_000 * float(stream.average_rate))
+    return (count, int(count * 0.98) - 2) if count > 4 else None
+
+
+def _capture_ffmpeg_errors() -> None:
+    """Let FFmpeg's error-level messages through to PyAV (for `Capture`), never to stderr."""
+    import logging
+
+    import av.logging
+
+    if av.logging.get_level() is None:
+        av.logging.set_level(av.logging.ERROR)
+        libav = logging.getLogger("libav")
+        libav.addHandler(logging.NullHandler())
+        libav.propagate = False
+
+
+def _reason(exc: BaseException | str) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return "".join(ch if ch.isprintable() else "?" for ch in str(text))
 

@@ -102,7 +102,9 @@ def load_config(path: str | Path | None = None, start: str | Path | None = None)
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise UsageError(f"--config {path}: no such file")
+            what = "is a directory" if path.is_dir() else (
+                "not a regular file" if path.exists() else "no such file")
+            raise UsageError(f"--config {path}: {what}")
         data = _read_toml(path)
         table = data["tool"].get(TABLE, {}) if isinstance(data.get("tool"), dict) else data
     else:
@@ -125,8 +127,17 @@ def load_config(path: str | Path | None = None, start: str | Path | None = None)
             raise UsageError(f"{path}: {where} needs a glob = \"pattern\" string")
         entry = dict(entry)
         glob = entry.pop("glob")
+        _check_glob(glob, path, where)
         overrides.append(Override(glob, _validate(entry, THRESHOLD_SETTINGS, path, where)))
     return CheckConfig(path=path, settings=settings, overrides=tuple(overrides))
+
+
+def _check_glob(glob: str, path: Path, where: str) -> None:
+    """A glob that cannot be compiled (``[z-a]*.png``) is bad input, said with its file and key."""
+    try:
+        _glob_regex(glob.strip().lstrip("/"))
+    except re.error as exc:
+        raise UsageError(f"{path}: glob {glob!r} in {where} is not a valid pattern ({exc})") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -245,3 +245,128 @@ def test_a_page_write_that_fails_removes_its_pictures(run_cli, trees, tmp_path):
     result = run_cli("check", *trees, "--html", target, env={"PYTHONPATH": str(hook)})
     assert result.returncode == 2, result
     assert [p.name for p in (target.parent / "page_files").iterdir()] == ["notes.txt"]
+
+
+# --- 3. one line per bad input -----------------------------------------------------------------
+
+def _cut_multipage_tiff(path: Path) -> Path:
+    """A two-page TIFF cut inside its first page: tifffile logs "invalid page offset" on its
+    own before the file is found unreadable."""
+    import io
+
+    import tifffile
+
+    buffer = io.BytesIO()
+    pixels = np.round(photo_like(64, 64, 3) * 255).astype(np.uint8)
+    with tifffile.TiffWriter(buffer) as writer:
+        writer.write(pixels, contiguous=False, compression="zlib")
+        writer.write(pixels, contiguous=False)
+    path.write_bytes(buffer.getvalue()[:5000])
+    return path
+
+
+def test_a_truncated_tiff_is_one_error_line(run_cli, tmp_path):
+    import tifffile
+
+    good = tmp_path / "good.tif"
+    tifffile.imwrite(good, np.round(photo_like(64, 64, 3) * 255).astype(np.uint8))
+    cut = _cut_multipage_tiff(tmp_path / "cut.tif")
+    result = run_cli("compare", good, cut)
+    assert result.returncode == 2, result
+    line = one_error_line(result.stderr, "cut.tif")
+    assert "tifffile" not in result.stderr and "TIFF" in line
+
+
+def _no_permission(*args: object) -> list[str]:
+    """Run without the capabilities that let root read a mode-000 file."""
+    from conftest import _cli_command
+
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *_cli_command(),
+            *map(str, args)]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="dropping root's override capabilities needs root")
+def test_an_unreadable_file_is_one_error_line_naming_it(tmp_path):
+    import shutil
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    good = save_png(tmp_path / "good.png", photo_like(40, 48, 3))
+    locked = save_png(tmp_path / "locked.png", photo_like(40, 48, 3, seed=1))
+    locked.chmod(0)
+    done = subprocess.run(_no_permission("compare", good, locked), capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=HANG)
+    assert done.returncode == 2, done.stderr
+    assert "permission denied" in one_error_line(done.stderr, "locked.png").lower()
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    done = subprocess.run(_no_permission("compare", good, good, "-o", folder / "out.json"),
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=HANG)
+    assert done.returncode == 2, done.stderr
+    assert "Permission denied" in one_error_line(done.stderr, "out.json")
+
+
+def test_a_directory_or_special_file_where_a_file_is_expected(run_cli, trees, tmp_path):
+    base, cand = trees
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    good = base / "same.png"
+    cases = [
+        (("compare", good, folder), "folder.png"),
+        (("compare", good, fifo), "pipe.png"),
+        (("compare", good, "/dev/zero"), "/dev/zero"),
+        (("compare", good, good, "-o", folder), "folder.png"),
+        (("compare", good, good, "--maps", "/dev/null"), "/dev/null"),
+        (("compare", good, good, "--maps", good), "same.png"),
+        (("batch", good, cand), "same.png"),
+        (("batch", base, cand, "-o", folder), "folder.png"),
+        (("batch", base, cand, "--maps", good), "same.png"),
+        (("check", base, cand, "--html", folder), "folder.png"),
+        (("check", base, cand, "--junit", folder), "folder.png"),
+        (("check", base, cand, "--json", folder), "folder.png"),
+        (("check", base, cand, "--mask", folder), "folder.png"),
+        (("check", base, cand, "--mask", fifo), "pipe.png"),
+        (("check", base, cand, "--config", folder), "folder.png"),
+        (("check", base, cand, "--config", fifo), "pipe.png"),
+        (("check", good, cand), "same.png"),
+    ]
+    for args, name in cases:
+        result = run_cli(*args, timeout=HANG)
+        assert result.returncode == 2, (args, result)
+        one_error_line(result.stderr, name)
+    assert folder.is_dir() and not list(folder.iterdir())
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("args, option", [
+    (("compare", "{a}", "{a}", "--color", "nope"), "--color"),
+    (("compare", "{a}", "{a}", "--no-such-option"), "--no-such-option"),
+    (("compare", "{a}"), "CANDIDATE"),
+    (("batch", "{base}", "{cand}", "-j", "0"), "--jobs"),
+    (("check", "{base}", "{cand}", "--min-ssim", "high"), "--min-ssim"),
+    (("batch", "{base}", "{cand}", "--scheduler", "garbage"), "--scheduler"),
+    (("batch", "{base}", "{cand}", "--scheduler", "not-a-host:99999"), "--scheduler"),
+    (("batch", "{base}", "{cand}", "--scheduler", "tcp://256.1.1.1:8786"), "--scheduler"),
+    (("batch", "{base}", "{cand}", "{cand}", "--scheduler", "garbage"), "--scheduler"),
+])
+def test_a_bad_option_value_is_one_line_naming_the_option(run_cli, trees, args, option):
+    base, cand = trees
+    values = {"a": base / "same.png", "base": base, "cand": cand}
+    result = run_cli(*(str(a).format(**values) for a in args), timeout=HANG)
+    assert result.returncode == 2, result
+    one_error_line(result.stderr, option)
+    assert "Usage:" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_bad_glob_in_the_configuration_names_the_file_and_key(run_cli, trees, tmp_path):
+    base, cand = trees
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.ssim-l1]\n\n[[tool.ssim-l1.overrides]]\nglob = "[z-a]*.png"\nmin-ssim = 0.5\n')
+    result = run_cli("check", base, cand, cwd=project)
+    assert result.returncode == 2, result
+    line = one_error_line(result.stderr, "pyproject.toml", "glob", "[z-a]*.png", "overrides[0]")
+    assert "internal error" not in line

@@ -10,8 +10,11 @@ import click
 from ssimcli.cli.batch_common import STDERR_LINES, _check_outputs, _report_unmatched, drain, report_ambiguous
 from ssimcli.cli.common import (
     EXIT_CODES_HELP,
+    Command,
+    PathText,
     build_map_request,
     build_options,
+    check_output_folder,
     handle_errors,
     map_options,
     metric_options,
@@ -30,9 +33,9 @@ BATCH_EPILOG = (
 )
 
 
-@click.command(epilog=BATCH_EPILOG)
-@click.argument("ref_dir", type=click.Path(file_okay=False))
-@click.argument("cand_dirs", nargs=-1, required=True, type=click.Path(file_okay=False),
+@click.command(cls=Command, epilog=BATCH_EPILOG)
+@click.argument("ref_dir", type=PathText("directory"))
+@click.argument("cand_dirs", nargs=-1, required=True, type=PathText("directory"),
                 metavar="CAND_DIR...")
 @metric_options
 @threshold_options
@@ -58,7 +61,7 @@ BATCH_EPILOG = (
                    "[every metric scored].")
 @click.option("--decimals", type=click.IntRange(min=0, max=12), default=None, metavar="N",
               help="Decimal places in the markdown/latex table [2 for PSNR, 4 for the rest].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+@click.option("--output", "-o", type=PathText("file"), default=None,
               help="Write to FILE instead of stdout (csv/jsonl rows are flushed as pairs finish).")
 @click.option("--resume", is_flag=True,
               help="Keep the pairs already scored in --output (csv or jsonl) and score the rest.")
@@ -66,7 +69,7 @@ BATCH_EPILOG = (
               metavar="N", help="How many worst pairs the table and the summary list.")
 @click.option("--worst-by", type=click.Choice(METRIC_CHOICES), default="ssim", show_default=True,
               help="The metric that ranks pairs for --worst and --maps-worst.")
-@click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+@click.option("--maps", "maps_dir", type=PathText("directory"), default=None, metavar="DIR",
               help="Write each pair's maps (.npy and heatmap .png) to DIR/<relative path>/.")
 @click.option("--maps-worst", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --maps: maps for the N worst pairs only (by --worst-by), after scoring.")
@@ -103,6 +106,9 @@ def batch(ref_dir: str, cand_dirs: tuple[str, ...], glob: str | None, suffix: st
     if is_stdout(output):
         output = None
     _check_usage(options, output, output_format, resume, maps_dir, maps_worst, worst_by)
+    check_output_folder(maps_dir, "--maps")
+    if scheduler and scheduler != "local":
+        check_scheduler(scheduler)
     jobs = jobs or usable_cores()
     if scheduler and scheduler != "local":
         ref_dir, maps_dir = _absolute(ref_dir, maps_dir)
@@ -161,6 +167,34 @@ def _check_usage(options: Any, output: str | None, output_format: str, resume: b
         raise UsageError("--maps-worst needs --maps DIR")
     if worst_by.startswith("ms_") and not options.ms_ssim:
         raise UsageError(f"--worst-by {worst_by} needs --ms-ssim")
+
+
+_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+
+def check_scheduler(address: str) -> None:
+    """A ``--scheduler`` address must read as ``[tcp://]host:port`` (port 1-65535) whose host
+    resolves: anything else is bad usage, said in one line, before any work starts."""
+    import socket
+
+    from ssimcli.errors import UsageError
+
+    def bad(problem: str) -> UsageError:
+        return UsageError(f"--scheduler {address!r}: {problem}; give tcp://host:port or 'local'")
+
+    scheme, _, location = address.rpartition("://")
+    if scheme and scheme not in _SCHEMES:
+        raise bad(f"unknown protocol {scheme!r} (known: {', '.join(_SCHEMES)})")
+    host, colon, port_text = location.rpartition(":")
+    if not colon or not host:
+        raise bad("no host:port")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise bad(f"port {port_text!r} is not a number from 1 to 65535")
+    try:
+        socket.getaddrinfo(host, int(port_text), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise bad(f"cannot resolve host {host!r} ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def _absolute(*paths: str | None) -> tuple[Any, ...]:

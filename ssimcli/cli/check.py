@@ -10,6 +10,8 @@ import click
 from ssimcli.cli.common import (
     METRIC_KWARGS,
     THRESHOLD_KWARGS,
+    Command,
+    PathText,
     click_option,
     error,
     handle_errors,
@@ -48,29 +50,29 @@ def rule_options(func: Any) -> Any:
     return func
 
 
-@click.command(epilog=CHECK_EXIT_CODES)
-@click.argument("baseline_dir", type=click.Path())
-@click.argument("candidate_dir", type=click.Path())
+@click.command(cls=Command, epilog=CHECK_EXIT_CODES)
+@click.argument("baseline_dir", type=PathText())
+@click.argument("candidate_dir", type=PathText())
 @metric_options
 @threshold_options
 @rule_options
 @click.option("--ignore", "ignore", multiple=True, metavar="X,Y,W,H",
               help="Leave a rectangle out of every score (repeatable).")
-@click.option("--mask", type=click.Path(dir_okay=False), default=None,
+@click.option("--mask", type=PathText("file"), default=None,
               help="Image whose white pixels are compared and black ones ignored (grey: partly).")
 @click.option("--fail-on-new", is_flag=True, default=False,
               help="A candidate with no baseline is a regression (default: only reported).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--html", "html_path", type=PathText("file"),
               default=None,
               help="Write a review page to FILE, its pictures to FILE's folder (FILE_files/); "
                    "to '-' (stdout), a FIFO or a device with its pictures inlined.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--junit", "junit_path", type=PathText("file"),
               default=None, help="Write JUnit XML (one testcase per image) to FILE ('-': stdout).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--json", "json_path", type=PathText("file"),
               default=None, help="Write the results as JSON to FILE ('-': stdout).")
 @click.option("--update-baseline", is_flag=True, default=False,
               help="Copy failing and new candidates over the baseline (accept the changes).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--config", "config_path", type=PathText("file"), default=None,
               help="TOML settings file [the nearest pyproject.toml with [tool.ssim-l1]].")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Images checked at once [usable CPU cores, at most 8].")
@@ -213,8 +215,12 @@ def _given_rules(kwargs: dict[str, Any], ignore: tuple[str, ...], mask: str | No
     if ignore:
         given["ignore"] = tuple(parse_rect(value) for value in ignore)
     if mask is not None:
-        if not Path(mask).is_file():
-            raise InputError(mask, "no such mask file")
+        from ssimcli.io.probe import probe_image
+
+        try:
+            probe_image(mask)  # a special file, or one that is no image: said once, up front
+        except InputError as exc:
+            raise InputError(mask, f"--mask: {exc.problem}") from None
         given["mask"] = str(Path(mask).resolve())
     return given
 

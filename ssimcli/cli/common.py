@@ -59,6 +59,92 @@ class OffOr(click.ParamType):
         return self.number.convert(value, param, ctx)
 
 
+class PathText(click.ParamType):
+    """A file or folder name taken as it is: the command's own checks (`check_input_file`, the
+    writer's) say what is wrong with it, in one line that names the file. Click's `click.Path`
+    checks would print a usage block instead, and its ``readable`` test (``os.access``) says
+    nothing true about a run as root. ``name`` is what ``--help`` shows (``FILE``, ``DIRECTORY``).
+    """
+
+    def __init__(self, name: str = "path") -> None:
+        self.name = name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return os.fsdecode(value) if isinstance(value, bytes) else str(value)
+
+
+class OneLineUsageError(click.ClickException):
+    """A bad command line as one ``error:`` line (exit 2), not Click's usage block."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, command_path: str) -> None:
+        super().__init__(message)
+        self.command_path = command_path
+
+    def show(self, file: Any = None) -> None:
+        from ssimcli.console import printable
+
+        text = " ".join(self.format_message().split())
+        click.echo(f"error: {printable(text)} (see '{printable(self.command_path)} --help')",
+                   file=file or sys.stderr)
+
+
+#: Libraries whose log records would reach stderr through Python's last-resort handler
+#: (tifffile says "invalid page offset" for a cut multi-page TIFF before our own error line).
+QUIET_LOGGERS = ("tifffile", "imageio", "imagecodecs", "PIL", "matplotlib", "av", "numcodecs")
+
+
+def quiet_library_output() -> None:
+    """One line per bad input: the decoders' own log records go nowhere (our ``error:`` line
+    says what failed), and a Python warning becomes one ``warning:`` line, its text escaped."""
+    import logging
+    import warnings
+
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+    def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+        from ssimcli.console import warning
+
+        warning(" ".join(str(message).split()))
+
+    warnings.showwarning = one_line
+
+
+class Command(click.Command):
+    """Every ssim-l1 command: a bad option value, a missing argument or an unknown option is
+    one ``error:`` line naming the option (exit 2); libraries print nothing of their own."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        quiet_library_output()
+        return super().invoke(ctx)
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else (info_name or "ssim-l1")
+            raise OneLineUsageError(exc.format_message(), where) from None
+
+
+def check_output_folder(path: str | None, option: str) -> None:
+    """An output folder (``--maps DIR``) that exists must be a folder: one line naming it."""
+    if path is None:
+        return
+    from ssimcli.errors import OutputError
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(path, f"not a directory ({option} writes a folder)")
+
+
 def without_off(values: dict[str, Any]) -> dict[str, Any]:
     """``off`` becomes ``None`` (no limit) where nothing else can switch a limit on."""
     return {key: None if value == OFF else value for key, value in values.items()}
@@ -135,7 +221,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ssimcli.errors import ExitCode, SettingError, SsimCliError
+        from ssimcli.errors import ExitCode, ParameterError, SettingError, SsimCliError
 
         try:
             return func(*args, **kwargs)
@@ -145,6 +231,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except SsimCliError as exc:
             error(str(exc))
             _exit(exc.exit_code)
+        except ParameterError as exc:  # the engine's own (it imports nothing of the tool)
+            error(str(exc))
+            _exit(ExitCode.BAD_INPUT)
         except BrokenPipeError:
             _silence_stdout()
             _exit(ExitCode.BROKEN_PIPE)

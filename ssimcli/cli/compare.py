@@ -9,8 +9,11 @@ import click
 
 from ssimcli.cli.common import (
     EXIT_CODES_HELP,
+    Command,
+    PathText,
     build_map_request,
     build_options,
+    check_output_folder,
     handle_errors,
     map_options,
     metric_options,
@@ -18,16 +21,16 @@ from ssimcli.cli.common import (
 )
 
 
-@click.command(epilog=EXIT_CODES_HELP)
-@click.argument("reference", type=click.Path(dir_okay=True))
-@click.argument("candidate", type=click.Path(dir_okay=True))
+@click.command(cls=Command, epilog=EXIT_CODES_HELP)
+@click.argument("reference", type=PathText())
+@click.argument("candidate", type=PathText())
 @metric_options
 @threshold_options
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
               default="table", show_default=True, help="What stdout (or --output) carries.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+@click.option("--output", "-o", type=PathText("file"), default=None,
               help="Write the result to FILE instead of stdout ('-': stdout).")
-@click.option("--maps", "maps_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--maps", "maps_dir", type=PathText("directory"), default=None,
               help="Write ssim/cs/l1/ssim_l1 maps to DIR: raw float32 .npy and heatmap .png.")
 @map_options
 @handle_errors
@@ -47,6 +50,7 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
 
     options, thresholds = build_options(kwargs)
     map_request = build_map_request(kwargs, maps_dir)
+    check_output_folder(maps_dir, "--maps")
     refuse_outputs_over_inputs([output, *map_files(maps_dir)], (reference, candidate))
     if output and not is_stdout(output):
         lock_output(output)

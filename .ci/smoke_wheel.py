@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--native", choices=("required", "absent", "any"), default="any")
     args = parser.parse_args()
     samples = args.samples.resolve()
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as work:
         os.chdir(work)  # nothing of the checkout on sys.path or in the working directory
         sys.path[:] = [p for p in sys.path if p not in ("", ".")]
         version = _check_import()
@@ -108,7 +108,7 @@ def main() -> None:
             _fail(f"--version printed {printed!r}, package version is {version}")
         _check_native(args.native)
         _check_compare(samples)
-        os.chdir(samples)  # leave the temporary directory so that it can be removed (Windows)
+        os.chdir(samples)  # out of the temporary directory, so that Windows can remove it
     print("smoke: OK")
 
 

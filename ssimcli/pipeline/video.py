@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ssimcli import __version__
 from ssimcli.errors import SettingError, SizeMismatch, UsageError
 from ssimcli.options import CompareOptions
 from ssimcli.vocabulary import HIGHER_IS_BETTER
@@ -747,6 +748,7 @@ class VideoComparison:
             "thresholds": checks,
             "failing_frames": failing,
             "passed": all(c["passed"] for c in checks),
+            "version": __version__,
         }
 
     def _parameters(self) -> dict[str, Any] | None:

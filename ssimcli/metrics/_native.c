@@ -13,9 +13,11 @@
  * time (benchmarks/bench_compare.py; README, Performance).
  *
  * Numbers: float32 throughout, as the OpenCV path; region sums in float64. The moment planes
- * are x'^2 + y'^2, x'y' and |x' - y'| of the centred values x' = x / divisor - centre, exactly
- * as fast._fill_band forms them, and every step is symmetric in x and y, so swapping the images
- * changes no bit and identical images give exactly 1. Floating-point contraction is off
+ * are x'^2 + y'^2, x'y' and |x' - y' + (cx - cy)| of the centred values x' = x / divisor - cx,
+ * y' = y / divisor - cy (each image on its own level), exactly as fast._fill_band forms them,
+ * and every step is symmetric in x and y, so swapping the images changes no bit and identical
+ * images give exactly 1. The strip's largest x'^2 + y'^2 is reported (``peak``): where it is
+ * far above L^2, float32 has lost the variances and fast.py scores the strip again in float64. Floating-point contraction is off
  * (setup.py), so x*x + y*y never becomes the asymmetric fma(x, x, y*y); the filters' fused
  * multiply-adds are written out (_native_tile.h), where they keep both properties.
  *
@@ -54,7 +56,7 @@ typedef struct {
     float divisor;
     double divisor64;
     const float *weights;
-    float *centre;             /* per channel: computed by find_centre */
+    float *centre;             /* 2 x channels, x's then y's: computed by find_centre */
     const int64_t *row_src;    /* rows + 2r source rows; -1: zero padding */
     const int64_t *col_src;    /* width + 2r source columns; -1: zero padding */
     const void *x, *y;
@@ -99,10 +101,13 @@ INLINE vf vmax(vf a, vf b) {
             dst[k] = (float)src[k] / divisor - pattern[k];                                 \
     } while (0)
 
-/* The level each channel of the strip is centred on (fast._strip_centre): the mean of both
- * images over every 4th row and 8th column of the band's rows. Any constant leaves the
- * (co)variances unchanged; the closer the centred values are to 0, the smaller the float32
- * rounding that E[x'^2] - E[x']^2 cancels on flat areas. Symmetric in x and y. */
+/* The level each channel of each image is centred on in the strip (fast._strip_centre), from
+ * their means over every 4th row and 8th column of the band's rows: one common level, the
+ * mean of both, where the two means lie within sqrt(C2) of each other (then pixels equal in
+ * both images have equal centred values, and their rounding cancels in the variance of the
+ * difference), else each image's own. Any constant leaves the (co)variances unchanged; the
+ * closer the centred values are to 0, the smaller the float32 rounding that E[x'^2] - E[x']^2
+ * cancels on flat areas (two flat images at any levels: exactly 0). Symmetric in x and y. */
 #define SUM_SAMPLES(TYPE)                                                                  \
     do {                                                                                   \
         const TYPE *a = (const TYPE *)s->x, *b = (const TYPE *)s->y;                       \
@@ -137,8 +142,15 @@ static int find_centre(const Strip *s) {
         }
     }
     const double n = lo >= 0 ? (double)((hi - lo + 3) / 4) * (double)((s->width + 7) / 8) : 1.0;
-    for (int c = 0; c < C; c++)
-        s->centre[c] = (float)(0.5 * (sx[c] / n + sy[c] / n) / s->divisor64);
+    for (int c = 0; c < C; c++) {
+        const double mx = sx[c] / n / s->divisor64, my = sy[c] / n / s->divisor64;
+        if ((mx - my) * (mx - my) <= (double)s->c2) {
+            s->centre[c] = s->centre[C + c] = (float)(0.5 * (sx[c] / n + sy[c] / n) / s->divisor64);
+        } else {
+            s->centre[c] = (float)mx;
+            s->centre[C + c] = (float)my;
+        }
+    }
     free(sx);
     return 1;
 }
@@ -168,8 +180,8 @@ INLINE void find_segments(const Strip *s, int p0, int tp, Segments *g) {
     }
 }
 
-/* One band row of the tile: its padded columns, centred (x / divisor - centre); zero padding
- * is x = 0, i.e. -centre. */
+/* One band row of the tile: its padded columns, centred (x / divisor - level); zero padding
+ * is x = 0, i.e. -level. */
 INLINE void convert_row(const Strip *s, const void *image, int64_t src_row, const Segments *g,
                         const float *pattern, float *out) {
     const int C = s->channels;
@@ -200,7 +212,8 @@ typedef struct {
     float *v[PLANES];          /* filtered down the columns, one output row */
     float *h[PLANES];          /* then along the row: the moments of the row */
     float *row[3];             /* ssim, cs and ssim_l1 of the row */
-    float *pattern;            /* centre of each sample's channel */
+    float *pattern[3];         /* x's and y's level of each sample's channel, and x's - y's */
+    float peak;                /* largest x'^2 + y'^2 so far */
     double *acc[3], *err;      /* per-sample sums down the strip */
     Segments segments;
     size_t stride;
@@ -214,7 +227,7 @@ static void free_buffers(Buffers *b) {
     }
     for (int m = 0; m < 3; m++) free(b->row[m]);
     for (int m = 0; m < 3; m++) free(b->acc[m]);
-    free(b->pattern);
+    for (int m = 0; m < 3; m++) free(b->pattern[m]);
     free(b->err);
     free(b->segments.q);
     free(b->segments.col);
@@ -236,7 +249,7 @@ static int alloc_buffers(const Strip *s, Buffers *b) {
     }
     for (int m = 0; m < 3; m++) ok = ok && (b->row[m] = calloc(b->stride, sizeof(float)));
     for (int m = 0; m < 3; m++) ok = ok && (b->acc[m] = calloc(tile, sizeof(double)));
-    ok = ok && (b->pattern = calloc(b->stride, sizeof(float)));
+    for (int m = 0; m < 3; m++) ok = ok && (b->pattern[m] = calloc(b->stride, sizeof(float)));
     ok = ok && (b->err = calloc(tile, sizeof(double)));
     const size_t columns = (size_t)TILE_PIXELS + 2 * r + 1;
     ok = ok && (b->segments.q = calloc(columns, sizeof(int)));
@@ -246,7 +259,11 @@ static int alloc_buffers(const Strip *s, Buffers *b) {
         free_buffers(b);
         return 0;
     }
-    for (size_t k = 0; k < b->stride; k++) b->pattern[k] = s->centre[k % C];
+    for (size_t k = 0; k < b->stride; k++) {
+        b->pattern[0][k] = s->centre[k % C];
+        b->pattern[1][k] = s->centre[C + k % C];
+        b->pattern[2][k] = b->pattern[0][k] - b->pattern[1][k];
+    }
     return 1;
 }
 
@@ -376,7 +393,7 @@ static const char *variant = "baseline";
 /* ---- Python glue ------------------------------------------------------------------------ */
 
 typedef struct {
-    Py_buffer views[16];
+    Py_buffer views[20];
     int used;
 } Views;
 
@@ -410,16 +427,16 @@ static PyObject *strip(PyObject *self, PyObject *args) {
     Strip s;
     memset(&s, 0, sizeof(s));
     PyObject *x, *y, *weights, *centre, *row_src, *col_src, *sums, *errors;
-    PyObject *m_ssim, *m_cs, *m_l1, *m_mix, *ix[4];
+    PyObject *m_ssim, *m_cs, *m_l1, *m_mix, *ix[4], *peak = Py_None;
     double scales[8];
     double divisor, c1, c2, scale, alpha;
-    if (!PyArg_ParseTuple(args, "OOiiiiiiiiOOOOdddddpp(iiii)OOOOOOOOOO(dddddddd)", &x, &y, &s.dtype,
+    if (!PyArg_ParseTuple(args, "OOiiiiiiiiOOOOdddddpp(iiii)OOOOOOOOOO(dddddddd)|O", &x, &y, &s.dtype,
                           &s.row_base, &s.buffer_rows, &s.width, &s.channels, &s.taps, &s.start, &s.rows, &weights, &centre,
                           &row_src, &col_src, &divisor, &c1, &c2, &scale, &alpha, &s.clip,
                           &s.need_ssim, &s.mean_r0, &s.mean_r1, &s.mean_c0, &s.mean_c1, &sums,
                           &errors, &m_ssim, &m_cs, &m_l1, &m_mix, &ix[0], &ix[1], &ix[2],
                           &ix[3], &scales[0], &scales[1], &scales[2], &scales[3], &scales[4],
-                          &scales[5], &scales[6], &scales[7]))
+                          &scales[5], &scales[6], &scales[7], &peak))
         return NULL;
     if (s.dtype < U8 || s.dtype > F64 || s.buffer_rows < 1 || s.width < 1 || s.channels < 1 ||
         s.taps < 1 || s.taps % 2 == 0 || s.rows < 1 || s.start < s.row_base ||
@@ -439,12 +456,14 @@ static PyObject *strip(PyObject *self, PyObject *args) {
     const size_t image = (size_t)s.buffer_rows * W * C * ITEM_BYTES[s.dtype];
     const size_t map = (size_t)s.rows * W * C * sizeof(float);
     Views v = {.used = 0};
-    void *p;
+    void *p, *centre_out = NULL, *peak_out = NULL;
+    Py_ssize_t centre_bytes = 0;
     int ok = get_buffer(&v, x, image, 0, 0, "x", &p) && ((s.x = p), 1) &&
              get_buffer(&v, y, image, 0, 0, "y", &p) && ((s.y = p), 1) &&
              get_buffer(&v, weights, (size_t)s.taps * 4, 0, 0, "weights", &p) &&
-             ((s.weights = p), 1) && get_buffer(&v, centre, C * 4, 1, 0, "centre", &p) &&
-             ((s.centre = p), 1) &&
+             ((s.weights = p), 1) && get_buffer(&v, centre, C * 4, 1, 0, "centre", &centre_out) &&
+             ((centre_bytes = v.views[v.used - 1].len), 1) &&
+             get_buffer(&v, peak, 8, 1, 1, "peak", &peak_out) &&
              get_buffer(&v, row_src, ((size_t)s.rows + 2 * s.radius) * 8, 0, 0, "row_src", &p) &&
              ((s.row_src = p), 1) &&
              get_buffer(&v, col_src, (W + 2 * s.radius) * 8, 0, 0, "col_src", &p) &&
@@ -476,12 +495,20 @@ static PyObject *strip(PyObject *self, PyObject *args) {
     }
     Buffers b;
     int allocated;
+    float peak_value = 0.0f;
     Py_BEGIN_ALLOW_THREADS
-    allocated = find_centre(&s) && alloc_buffers(&s, &b);
+    s.centre = calloc(2 * C, sizeof(float));
+    allocated = s.centre && find_centre(&s) && alloc_buffers(&s, &b);
     if (allocated) {
         for (int p0 = 0; p0 < s.width; p0 += TILE_PIXELS) run_tile(&s, &b, p0);
+        peak_value = b.peak;
         free_buffers(&b);
+        /* x's levels, then y's where the buffer has room for them. */
+        const size_t levels = (size_t)centre_bytes >= 2 * C * sizeof(float) ? 2 * C : C;
+        memcpy(centre_out, s.centre, levels * sizeof(float));
+        if (peak_out) *(double *)peak_out = (double)peak_value;
     }
+    free(s.centre);
     Py_END_ALLOW_THREADS
     release_views(&v);
     if (!allocated) return PyErr_NoMemory();
@@ -786,8 +813,11 @@ static PyMethodDef methods[] = {
      "      centre, row_src,\n"
      "      col_src, divisor, c1, c2, scale, alpha, clip, need_ssim, (r0, r1, c0, c1), sums,\n"
      "      errors, ssim, cs, l1, ssim_l1, ssim_index, cs_index, l1_index, ssim_l1_index,\n"
-     "      (low, high) * 4)\n\n"
-     "``centre`` (C float32) receives the level each channel was centred on.\n"
+     "      (low, high) * 4, peak=None)\n\n"
+     "``centre`` (C or 2C float32) receives the level each channel of x (then of y, given\n"
+     "room) was centred on; ``peak`` (1 float64, optional) the strip's largest x'^2 + y'^2 of\n"
+     "those centred values (NaN ignored): far above data_range^2, float32 has lost the\n"
+     "variances.\n"
      "SSIM, CS and L1 of output rows start..start+rows of two (H, W, C) images, of which x and\n"
      "y hold rows row_base..row_base+buffer_rows (C-contiguous): adds their\n"
      "sums over the averaging region to ``sums`` (3 x C float64) and the squared errors to\n"

@@ -10,7 +10,8 @@ def strip(
     divisor: float, c1: float, c2: float, scale: float, alpha: float, clip: bool,
     need_ssim: bool, mean_region: tuple[int, int, int, int], sums: Any, errors: Any,
     ssim: Any, cs: Any, l1: Any, ssim_l1: Any, ssim_index: Any, cs_index: Any, l1_index: Any,
-    ssim_l1_index: Any, scales: tuple[float, float, float, float, float, float, float, float], /,
+    ssim_l1_index: Any, scales: tuple[float, float, float, float, float, float, float, float],
+    peak: Any = None, /,
 ) -> None: ...
 def png_unfilter(data: Any, pixels: Any, height: int, rowbytes: int, bpp: int,
                  first_row: int = 0, /) -> None: ...

@@ -60,19 +60,27 @@ HOT_INLINE void V(filter_row)(const float *in, const float *w, int taps, int sym
     }
 }
 
-/* The product planes of one converted row: x'^2 + y'^2, x'y', |x' - y'| (as fast._fill_band). */
-HOT_INLINE void V(products)(const float *x, const float *y, int n, float *squares, float *product,
-                     float *absdiff) {
+/* The product planes of one converted row: x'^2 + y'^2, x'y', |x' - y' + (cx - cy)| (as
+ * fast._fill_band; ``delta`` holds cx - cy of each sample's channel). Returns the row's largest
+ * x'^2 + y'^2 (NaN ignored), for the strip's ``peak``. */
+HOT_INLINE float V(products)(const float *x, const float *y, const float *delta, int n,
+                             float *squares, float *product, float *absdiff) {
+    vf peak = splat(0.0f);
     for (int j = 0; j < n; j += LANES) {
         const vf a = load(x + j), b = load(y + j);
-        store(squares + j, a * a + b * b);
+        const vf sq = a * a + b * b;
+        store(squares + j, sq);
         store(product + j, a * b);
-        store(absdiff + j, vabs(a - b));
+        store(absdiff + j, vabs((a - b) + load(delta + j)));
+        peak = vmax(sq, peak);
     }
+    float most = 0.0f;
+    for (int k = 0; k < LANES; k++) most = peak[k] > most ? peak[k] : most;
+    return most;
 }
 
 /* The formula of fast._strip_maps (core.maps_from_moments) on filtered moments. */
-HOT_INLINE void V(formula)(const Strip *s, float *const *m, int n, const float *pattern,
+HOT_INLINE void V(formula)(const Strip *s, float *const *m, int n, float *const *pattern,
                     float *ssim_out, float *cs_out) {
     const vf c1 = splat(s->c1), c2 = splat(s->c2);
     const float sc = s->scale;
@@ -88,14 +96,11 @@ HOT_INLINE void V(formula)(const Strip *s, float *const *m, int n, const float *
         den = sc != 1.0f ? den - scale * t3 : den - t3;
         vf cs = num / den;
         if (s->need_ssim) {
-            vf centre = load(pattern + j);
-            vf ux = mx + centre, uy = my + centre;
+            vf ux = mx + load(pattern[0] + j), uy = my + load(pattern[1] + j);
             vf u = ux * uy;
             vf t4 = (u + u) + c1;
-            if (sc != 1.0f) {
-                vf du = ux - uy;
-                t3 = du * du;
-            }
+            vf du = ux - uy;  /* each image has its own level: not mx - my */
+            t3 = du * du;
             vf ssim = (t4 / (t4 + t3)) * cs;
             if (s->clip) ssim = vmin(vmax(ssim, zero), one);
             store(ssim_out + j, ssim);
@@ -127,10 +132,14 @@ static TARGET void V(run_tile)(const Strip *s, Buffers *b, int p0) {
     for (int i = 0; i < s->rows; i++) {
         for (; filled < i + K; filled++) {  /* band row ``filled`` is image row start - r + filled */
             const int slot = filled % K;
-            convert_row(s, s->x, s->row_src[filled], &b->segments, b->pattern, plane(b, slot, 0));
-            convert_row(s, s->y, s->row_src[filled], &b->segments, b->pattern, plane(b, slot, 1));
-            V(products)(plane(b, slot, 0), plane(b, slot, 1), padded, plane(b, slot, 2),
-                     plane(b, slot, 3), plane(b, slot, 4));
+            convert_row(s, s->x, s->row_src[filled], &b->segments, b->pattern[0],
+                        plane(b, slot, 0));
+            convert_row(s, s->y, s->row_src[filled], &b->segments, b->pattern[1],
+                        plane(b, slot, 1));
+            const float peak = V(products)(plane(b, slot, 0), plane(b, slot, 1), b->pattern[2],
+                                           padded, plane(b, slot, 2), plane(b, slot, 3),
+                                           plane(b, slot, 4));
+            if (peak > b->peak) b->peak = peak;
         }
         for (int p = 0; p < PLANES; p++) {
             for (int k = 0; k < K; k++) rows[p][k] = plane(b, (i + k) % K, p);

@@ -1,9 +1,13 @@
 """SSIM, CS, Gaussian-weighted L1 and their mix, per pixel and as means. Pure: no I/O.
 
 Every filtering is one separable window applied to a stack of five planes per channel,
-``x', y', x'^2 + y'^2, x'y', |x - y|`` with ``x' = x - L/2``: SSIM needs only the sum of the
-two second moments, and centring on half the data range keeps the float32 cancellation in
-``E[x'^2] - E[x']^2`` small on flat and saturated areas (variance is shift-invariant).
+``x', y', x'^2 + y'^2, x'y', |x - y|`` with ``x' = x - cx`` and ``y' = y - cy``, each image and
+channel centred on its own mean: SSIM needs only the sum of the two second moments, and
+centring keeps the float32 cancellation in ``E[x'^2] - E[x']^2`` small on flat and saturated
+areas and on images far outside [0, L] (variance is shift-invariant; the luminance term adds
+the levels back). Where the centred values still reach far past L (an image that spans many
+data ranges), float32 would lose the variances: those inputs are scored in float64
+(`fast.peak_exceeds` decides, from the largest ``x'^2 + y'^2``, at no extra pass).
 The array module comes in as a `Backend`, so the same code runs on NumPy or CuPy.
 
 Two paths compute this. On the CPU, `compute` defaults to `fast.strip_metrics`: row strips,
@@ -25,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageTooSmallError
 from .backend import Backend, cpu_backend
+from .errors import ImageTooSmallError
 from .params import MS_SSIM_WEIGHTS, MetricParams, Window, effective_window, ms_ssim_min_size
 
 MAP_NAMES = ("ssim", "cs", "l1", "ssim_l1")
@@ -108,12 +112,17 @@ def pad_planes(planes: Any, radius: int, padding: str, xp: Any) -> Any:
     return xp.pad(planes, widths, mode=_NUMPY_PAD_MODE[padding])
 
 
-def moment_planes(xpad: Any, ypad: Any, centre: float, xp: Any, with_l1: bool = True) -> Any:
-    """The stacked planes ``(P, C, H, W)`` to filter: centred x, y, sum of squares, product, |x-y|."""
+def moment_planes(xpad: Any, ypad: Any, centre: Any, xp: Any, with_l1: bool = True,
+                  centre_y: Any = None) -> Any:
+    """The stacked planes ``(P, C, H, W)`` to filter: centred x, y, sum of squares, product, |x-y|.
+
+    ``centre`` is what x is centred on (a number, or per channel ``(C, 1, 1)``), ``centre_y``
+    y's (default: the same).
+    """
     count = 5 if with_l1 else 4
     stack = xp.empty((count, *xpad.shape), dtype=xpad.dtype)
     xc = xp.subtract(xpad, centre, out=stack[0])
-    yc = xp.subtract(ypad, centre, out=stack[1])
+    yc = xp.subtract(ypad, centre if centre_y is None else centre_y, out=stack[1])
     xp.multiply(xc, xc, out=stack[2])
     stack[2] += yc * yc
     xp.multiply(xc, yc, out=stack[3])
@@ -124,10 +133,14 @@ def moment_planes(xpad: Any, ypad: Any, centre: float, xp: Any, with_l1: bool = 
 
 
 def maps_from_moments(
-    filtered: Any, params: MetricParams, window: Window, data_range: float, xp: Any
+    filtered: Any, params: MetricParams, window: Window, data_range: float, xp: Any,
+    centres: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """SSIM, CS (and L1, mix when present) maps ``(C, H, W)`` from the filtered planes."""
-    centre = 0.5 * data_range
+    """SSIM, CS (and L1, mix when present) maps ``(C, H, W)`` from the filtered planes.
+
+    ``centres``: what x and y were centred on (`moment_planes`); default L/2 for both.
+    """
+    centre_x, centre_y = centres or (0.5 * data_range, 0.5 * data_range)
     c1 = (params.k1 * data_range) ** 2
     c2 = (params.k2 * data_range) ** 2
     mx, my, squares, product = filtered[0], filtered[1], filtered[2], filtered[3]
@@ -143,8 +156,8 @@ def maps_from_moments(
         var_sum *= scale
         covariance *= scale
     cs = (2 * covariance + c2) / (var_sum + c2)
-    mu_x = mx + centre
-    mu_y = my + centre
+    mu_x = mx + centre_x
+    mu_y = my + centre_y
     mu_product = mu_x * mu_y
     mu_difference = mu_x - mu_y
     ssim = (2 * mu_product + c1) / (2 * mu_product + mu_difference * mu_difference + c1) * cs
@@ -177,15 +190,29 @@ def channel_maps(
     with_l1: bool = True,
     separable_filter: SeparableFilter | None = None,
 ) -> dict[str, Any]:
-    """Maps ``(C, H, W)`` of two ``(C, H, W)`` stacks on the backend."""
+    """Maps ``(C, H, W)`` of two ``(C, H, W)`` stacks on the backend.
+
+    Each image and channel is centred on its own mean. Float32 stacks whose centred values
+    reach too far for float32 (`fast.peak_exceeds`) are scored in float64, their maps returned
+    in float32; where float64 is not enough either, `fast.ValuesOutOfRange` is raised.
+    """
+    from .fast import peak_exceeds
+
     xp = backend.xp
+    centres = tuple(xp.mean(planes, axis=(1, 2), dtype=xp.float64).astype(planes.dtype)
+                    .reshape(-1, 1, 1) for planes in (x, y))
     xpad = pad_planes(x, window.radius, params.padding, xp)
     ypad = pad_planes(y, window.radius, params.padding, xp)
-    stack = moment_planes(xpad, ypad, 0.5 * data_range, xp, with_l1)
+    stack = moment_planes(xpad, ypad, centres[0], xp, with_l1, centres[1])
     del xpad, ypad
+    if peak_exceeds(float(xp.max(stack[2])), stack.dtype, data_range, centres):
+        del stack
+        maps = channel_maps(x.astype(xp.float64), y.astype(xp.float64), params, window,
+                            data_range, backend, with_l1, separable_filter)
+        return {name: map_.astype(x.dtype) for name, map_ in maps.items()}
     filtered = (separable_filter or reference_filter)(stack, window.weights, backend)
     del stack
-    return maps_from_moments(filtered, params, window, data_range, xp)
+    return maps_from_moments(filtered, params, window, data_range, xp, centres)
 
 
 def squared_error_sums(x: Any, y: Any, xp: Any, chunk_rows: int = 128) -> list[float]:

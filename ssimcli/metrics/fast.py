@@ -40,6 +40,8 @@ modules they would need a public interface that only this engine would use.
 from __future__ import annotations
 
 import functools
+import importlib
+import math
 import os
 import sys
 import threading
@@ -53,7 +55,9 @@ from .params import MetricParams, Window
 
 _NATIVE_KERNEL: Any
 try:  # the fused strip kernel (setup.py builds it where a C compiler is available)
-    from . import _native as _NATIVE_KERNEL
+    # By name: a C extension, so no edge of the Python import graph (which a `from . import`
+    # of it would draw to the package itself, a false circle through `metrics/__init__`).
+    _NATIVE_KERNEL = importlib.import_module("ssimcli.metrics._native")
 except ImportError:  # pragma: no cover - depends on the build
     _NATIVE_KERNEL = None
 
@@ -304,7 +308,8 @@ class _Workspace:
         self.t4 = np.empty(shape, dtype=plan.dtype)
         self.squares = np.empty(shape, dtype=np.float64)
         self.squares32 = np.empty(shape, dtype=np.float32)
-        self.centre = np.zeros((c,), dtype=plan.dtype)
+        self.centre = np.zeros((c,), dtype=plan.dtype)  # x's levels, then y's
+        self.centre_y = np.zeros((c,), dtype=plan.dtype)
         self.sink_maps: dict[str, np.ndarray] | None = None
         self.native_ssim: np.ndarray | None = None
         self.key = _workspace_key(plan)
@@ -375,11 +380,12 @@ def _lookup_into(out: np.ndarray, values: np.ndarray, table: np.ndarray) -> None
 
 
 def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start: int,
-               rows: int, divisor: float) -> None:
+               rows: int, divisor: float) -> float:
     """Padded moment planes of rows ``start - r .. start + rows + r`` into ``ws.band``.
 
     ``x`` and ``y`` are the images as given (any dtype, ``values / divisor`` in [0, L]): only
-    these rows are converted to the working precision.
+    these rows are converted to the working precision. Returns the band's largest
+    ``x'^2 + y'^2`` (`_PrecisionGuard` reads it).
     """
     r, w = plan.radius, plan.width
     n = rows + 2 * r
@@ -391,11 +397,11 @@ def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start:
     else:
         xs, ys = x[source], y[source]
     band = ws.band[:, :n]
-    centre = _strip_centre(xs, ys, divisor, plan.dtype)
-    ws.centre = centre
-    table = _centred_table(values_dtype=xs.dtype, divisor=divisor, centre=centre)
-    for kind, values in ((_X, xs), (_Y, ys)):
+    c2 = (plan.params.k2 * plan.data_range) ** 2
+    ws.centre, ws.centre_y = _strip_centre(xs, ys, divisor, plan.dtype, c2)
+    for kind, values, centre in ((_X, xs, ws.centre), (_Y, ys, ws.centre_y)):
         inner = band[kind][:, r:r + w]
+        table = _centred_table(values_dtype=values.dtype, divisor=divisor, centre=centre)
         if table is not None and values.flags.c_contiguous:
             _lookup_into(inner, values, table)
         else:
@@ -413,29 +419,41 @@ def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start:
             if plan.right is not None and plan.right.size:
                 plane[:, r + w:] = plane[:, plan.right]
     if plan.kinds > _ABSDIFF:
-        # |x' - y'| rather than |x - y|: both planes are already padded; they differ by at
-        # most an ulp of the centre.
+        # |(x' - y') + (cx - cy)| rather than |x - y|: both planes are already padded. In this
+        # order swapping the images only flips signs (no bit of the value changes).
         np.subtract(band[_X], band[_Y], out=band[_ABSDIFF])
+        if np.any(ws.centre != ws.centre_y):
+            np.add(band[_ABSDIFF], ws.centre - ws.centre_y, out=band[_ABSDIFF])
         np.abs(band[_ABSDIFF], out=band[_ABSDIFF])
     # Same operations, same order as core.moment_planes: x'^2 + y'^2 and x'y'.
     np.multiply(band[_X], band[_X], out=band[_SQUARES])
     np.multiply(band[_Y], band[_Y], out=band[_PRODUCT])
     np.add(band[_SQUARES], band[_PRODUCT], out=band[_SQUARES])
     np.multiply(band[_X], band[_Y], out=band[_PRODUCT])
+    return float(np.max(band[_SQUARES]))
 
 
-def _strip_centre(xs: np.ndarray, ys: np.ndarray, divisor: float, dtype: Any) -> np.ndarray:
-    """The level each strip's channels are centred on.
+def _strip_centre(xs: np.ndarray, ys: np.ndarray, divisor: float, dtype: Any, c2: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The levels each strip's channels of ``xs`` and of ``ys`` are centred on.
 
     Centre each strip and channel on its own level instead of L/2: any constant leaves the
     (co)variances unchanged, and the closer the centred values are to 0, the smaller the
-    float32 rounding that E[x'^2] - E[x']^2 cancels on flat areas (a white page: exactly 0).
+    float32 rounding that E[x'^2] - E[x']^2 cancels on flat areas. One common level, the mean
+    of both images, where their means lie within ``sqrt(c2)`` of each other: pixels equal in
+    both then have equal centred values, whose rounding cancels in the variance of the
+    difference. Each image's own mean otherwise: two flat images at any levels then give
+    exactly 0, and a photo against a constant far outside [0, L] keeps small values.
     Estimated from a sample, symmetric in x and y so that swapping them changes no bit.
     """
     sample = np.s_[::4, ::8]
-    level = 0.5 * (xs[sample].mean(axis=(0, 1), dtype=np.float64)
-                   + ys[sample].mean(axis=(0, 1), dtype=np.float64)) / divisor
-    return np.ascontiguousarray(level.astype(dtype))
+    mx = xs[sample].mean(axis=(0, 1), dtype=np.float64)
+    my = ys[sample].mean(axis=(0, 1), dtype=np.float64)
+    common = 0.5 * (mx + my) / divisor
+    apart = (mx / divisor - my / divisor) ** 2 > c2
+    levels = [np.ascontiguousarray(np.where(apart, own / divisor, common).astype(dtype))
+              for own in (mx, my)]
+    return levels[0], levels[1]
 
 
 def _filter_band(ws: _Workspace, plan: _Plan, rows: int) -> None:
@@ -496,12 +514,12 @@ def _strip_maps(ws: _Workspace, plan: _Plan, rows: int,
     maps = {"cs": cs}
     if plan.need_ssim:
         # (2 mu_x mu_y + C1) / (2 mu_x mu_y + C1 + (mu_x - mu_y)^2) * cs
-        centre = ws.centre
-        np.add(mx, centre, out=mx)
-        np.add(my, centre, out=my)
+        np.add(mx, ws.centre, out=mx)
+        np.add(my, ws.centre_y, out=my)
         np.multiply(mx, my, out=t1)
         _checked(cv2.addWeighted(t1, 2.0, t1, 0.0, c1, dst=t4), t4)
-        if scale != 1.0:
+        if scale != 1.0 or np.any(ws.centre != ws.centre_y):
+            # t3 holds (mx' - my')^2, which is (mu_x - mu_y)^2 only for one common level
             np.subtract(mx, my, out=t3)
             np.multiply(t3, t3, out=t3)
         np.add(t4, t3, out=t1)
@@ -634,6 +652,11 @@ class _StripJob:
         self.map_sink = map_sink
         self.native = plan.native
         self.native_direct = _native_inputs(x, y)
+        # The same call in float64, for the strips that float32 cannot score (`_needs_float64`).
+        self.plan64_key = ((plan.height, plan.width, plan.channels),
+                           plan.params.replace(precision="float64"), plan.window,
+                           plan.data_range, plan.names, plan.kinds > _ABSDIFF, plan.want_maps,
+                           plan.strip)
         self.sink_floats: tuple[str, ...] = ()
         self.sink_indexes: dict[str, tuple[np.ndarray, float, float]] = {}
         if map_sink is not None:
@@ -685,7 +708,10 @@ class _StripJob:
             return
         if self.want_errors:
             self.sums[index, -1] = _squared_error_sums(ws, self.x, self.y, start, rows)
-        _fill_band(ws, plan, self.x, self.y, start, rows, self.divisor)
+        peak = _fill_band(ws, plan, self.x, self.y, start, rows, self.divisor)
+        if _needs_float64(peak, plan, (ws.centre, ws.centre_y)):
+            self.float64_strip(ws, index, start, rows)
+            return
         _filter_band(ws, plan, rows)
         dest = self.destination(ws, start, rows)
         maps = _strip_maps(ws, plan, rows, dest)
@@ -706,7 +732,8 @@ class _StripJob:
         row_src = np.where(outside, -1, source) if outside is not None else source
         lo, hi = int(source.min()), int(source.max()) + 1
         xs, ys = self.x[lo:hi], self.y[lo:hi]
-        centre = np.empty(plan.channels, np.float32)  # the kernel centres as _strip_centre
+        centre = np.empty(2 * plan.channels, np.float32)  # the kernel centres as _strip_centre
+        peak = np.zeros(1)
         if self.native_direct:
             xs, ys, lo, hi = self.x, self.y, 0, plan.height
         else:  # any other layout or dtype: a contiguous copy of the band's rows (float64 holds
@@ -733,7 +760,11 @@ class _StripJob:
             (*plan.mean_rows, *plan.mean_cols), sums, errors, dest.get("ssim"),
             dest.get("cs"), dest.get("l1"), dest.get("ssim_l1"),
             *[None if ix is None else ix[0][start:start + rows] for ix in indexes],
-            tuple(float(v) for ix in indexes for v in ((0.0, 1.0) if ix is None else ix[1:])))
+            tuple(float(v) for ix in indexes for v in ((0.0, 1.0) if ix is None else ix[1:])),
+            peak)
+        if _needs_float64(float(peak[0]), plan, (centre,)):
+            self.float64_strip(ws, index, start, rows)
+            return
         for i, name in enumerate(plan.names):
             self.sums[index, i] = sums[_NATIVE_SUMS[name]]
         if errors is not None:
@@ -742,6 +773,48 @@ class _StripJob:
             self.feed.put(index, dest["ssim"], start, rows)
         if self.map_sink is not None and to_sink:
             self.map_sink(start, to_sink)
+
+    def float64_strip(self, ws: _Workspace, index: int, start: int, rows: int) -> None:
+        """Strip ``index`` scored again in float64 (`_needs_float64`), on the OpenCV path, its
+        maps handed over in float32 as the float32 strip would have."""
+        plan = _make_plan(*self.plan64_key)
+        ws64 = _acquire_workspace(plan)
+        try:
+            if self.want_errors:
+                self.sums[index, -1] = _squared_error_sums(ws64, self.x, self.y, start, rows)
+            peak = _fill_band(ws64, plan, self.x, self.y, start, rows, self.divisor)
+            _needs_float64(peak, plan, (ws64.centre, ws64.centre_y))  # raises past float64
+            _filter_band(ws64, plan, rows)
+            shape = (rows, plan.width, plan.channels)
+            whole = {name: np.empty(shape) for name in MAP_KINDS} if plan.need_ssim else None
+            maps = _strip_maps(ws64, plan, rows, whole)
+            for i, name in enumerate(plan.names):
+                self.sums[index, i] = _strip_sums(plan, maps[name], start, rows)
+            if plan.need_ssim:
+                self._hand_over(ws, index, start, rows, maps)
+        finally:
+            _release_workspace(ws64)
+
+    def _hand_over(self, ws: _Workspace, index: int, start: int, rows: int,
+                   maps: dict[str, np.ndarray]) -> None:
+        """Float64 maps of a strip to wherever the float32 ones go: map rows, heatmap
+        indexes, the worst-window feed and the sink."""
+        dest = self.destination(ws, start, rows) or {}
+        if self.native and self.maps_out is None and self.map_sink is not None:
+            dest = {name: dest[name] for name in self.sink_floats}
+        for name, array in dest.items():
+            np.copyto(array, maps[name], casting="same_kind")
+
+        def single(name: str) -> np.ndarray:
+            return dest[name] if name in dest else np.ascontiguousarray(maps[name], np.float32)
+
+        for name, (indexes, low, high) in self.sink_indexes.items():
+            _NATIVE_KERNEL.quantise(single(name), rows * self.plan.width, self.plan.channels,
+                                    low, high, indexes[start:start + rows])
+        if self.feed is not None:
+            self.feed.put(index, single("ssim"), start, rows)
+        if self.map_sink is not None and dest:
+            self.map_sink(start, dest)
 
     def destination(self, ws: _Workspace, start: int, rows: int
                     ) -> dict[str, np.ndarray] | None:
@@ -755,6 +828,47 @@ class _StripJob:
             shape = (self.plan.strip, self.plan.width, self.plan.channels)
             ws.sink_maps = {name: np.empty(shape, dtype=self.plan.dtype) for name in MAP_KINDS}
         return {name: array[:rows] for name, array in ws.sink_maps.items()}
+
+
+# The largest x'^2 + y'^2 (centred values, in units of L^2) that each working precision scores
+# to its usual rounding. Inputs within [0, L] reach 2 (a black pixel in a white strip); 4
+# leaves room for values a little outside. Past it the variances, E[x'^2] - E[x']^2 set
+# against C2 = (0.03 L)^2, lose digits as the square of the excess (a photo against a step
+# of 1000 L: float32 has none left). Float64 scores a photo with a step of 3e5 L within 1e-7
+# of an 80-bit oracle, 7e5 L within 4e-6 (as scikit-image's float64 does), 3e6 L only within
+# 7e-5: it goes up to 2^38, about a step of 7e5 L (a step S centred on its mean peaks at
+# S^2 / 2), and refuses what lies beyond.
+_PEAK_LIMIT = {np.dtype(np.float32): 4.0, np.dtype(np.float64): 2.0 ** 38}
+
+
+class ValuesOutOfRange(ValueError):
+    """Values so far outside the data range that not even float64 keeps SSIM's variances."""
+
+
+def _needs_float64(peak: float, plan: _Plan, levels: Sequence[np.ndarray]) -> bool:
+    """Whether a strip whose centred values reach ``x'^2 + y'^2 = peak`` must be scored again
+    in float64; raises `ValuesOutOfRange` where float64 would lose them too."""
+    return peak_exceeds(peak, plan.dtype, plan.data_range, levels)
+
+
+def peak_exceeds(peak: float, dtype: Any, data_range: float,
+                 levels: Sequence[Any] = ()) -> bool:
+    """`_needs_float64` for any caller: True where float32 is not enough (and ``dtype`` is
+    float32); raises `ValuesOutOfRange` where float64 is not enough either, or where the
+    ``levels`` the images were centred on are infinite (infinite input). A NaN peak (NaN
+    input) is not checked: it propagates into the scores, as NaN input does in NumPy."""
+    dtype = np.dtype(dtype)
+    if any(bool(np.isinf(np.asarray(level)).any()) for level in levels):
+        peak = math.inf
+    scale = data_range * data_range
+    if not peak > _PEAK_LIMIT[dtype] * scale:
+        return False
+    if dtype == np.float32 and not peak > _PEAK_LIMIT[np.dtype(np.float64)] * scale:
+        return True
+    raise ValuesOutOfRange(
+        f"image values lie up to {math.sqrt(peak):.3g} from their local level, too far for a "
+        f"data range of {data_range:g}: SSIM's variances would lose their precision even in "
+        "float64 (is the data range right?)")
 
 
 def _native_inputs(x: np.ndarray, y: np.ndarray) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -287,8 +288,6 @@ def _no_permission(*args: object) -> list[str]:
 
 @pytest.mark.skipif(not IS_ROOT, reason="dropping root's override capabilities needs root")
 def test_an_unreadable_file_is_one_error_line_naming_it(tmp_path):
-    import shutil
-
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
     good = save_png(tmp_path / "good.png", photo_like(40, 48, 3))
@@ -370,3 +369,96 @@ def test_a_bad_glob_in_the_configuration_names_the_file_and_key(run_cli, trees, 
     assert result.returncode == 2, result
     line = one_error_line(result.stderr, "pyproject.toml", "glob", "[z-a]*.png", "overrides[0]")
     assert "internal error" not in line
+
+
+# --- 4. reports safe to open in a spreadsheet ----------------------------------------------
+
+HOSTILE = ["=HYPERLINK(1).png", "+cmd.png", "-x.png", "@SUM(A1).png", "'=quoted.png",
+           "''+twice.png", "'plain.png", "::warning::x.png", "##[group]x.png", "a=b.png"]
+#: Where a formula or a workflow command could start (OWASP's list, GitHub's two markers).
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "::", "##[")
+
+
+def _hostile_trees(tmp_path: Path) -> tuple[Path, Path]:
+    ref, cand = tmp_path / "ref", tmp_path / "cand"
+    for index, name in enumerate(HOSTILE):
+        save_png(ref / name, photo_like(24, 24, 3, seed=index))
+        save_png(cand / name, photo_like(24, 24, 3, seed=index + 50))
+    pixels = np.round(photo_like(24, 24, 3, seed=99) * 255).astype(np.uint8)
+    save_png(ref / "inverted.png", pixels)
+    save_png(cand / "inverted.png", 255 - pixels)  # SSIM below zero: a negative number
+    return ref, cand
+
+
+def _records(text: str) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def _safe(cell: str) -> bool:
+    return not cell.startswith(DANGEROUS) or _is_number(cell)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_csv_cells_never_start_a_formula_and_numbers_stay_numbers(run_cli, tmp_path):
+    ref, cand = _hostile_trees(tmp_path)
+    result = run_cli("batch", ref, cand, "--format", "csv")
+    assert result.returncode == 0, result
+    records = _records(result.stdout)
+    assert len(records) == len(HOSTILE) + 1
+    for record in records:
+        for column, cell in record.items():
+            assert _safe(cell), (column, cell)
+    # Exactly one "'" more on the names that needed it; the others as they are.
+    names = {record["name"] for record in records}
+    expected = {("'" + n if n.startswith(("=", "+", "-", "@", "::", "##[", "'=", "''+")) else n)
+                for n in HOSTILE} | {"inverted.png"}
+    assert names == expected
+    inverted = next(r for r in records if r["name"] == "inverted.png")
+    assert inverted["ssim"].startswith("-") and float(inverted["ssim"]) < 0  # a number
+    shutil.copy(cand / "=HYPERLINK(1).png", ref / "-candidate.png")
+    single = run_cli("compare", "--format", "csv", "--", "=HYPERLINK(1).png", "-candidate.png",
+                     cwd=ref)
+    assert single.returncode == 0, single
+    (row,) = _records(single.stdout)
+    assert all(_safe(cell) for cell in row.values()), row
+    assert (row["reference"], row["candidate"]) == ("'=HYPERLINK(1).png", "'-candidate.png")
+
+
+def test_resume_reads_the_marked_names_back(run_cli, tmp_path):
+    ref, cand = _hostile_trees(tmp_path)
+    out = tmp_path / "rows.csv"
+    assert run_cli("batch", ref, cand, "--format", "csv", "-o", out).returncode == 0
+    before = out.read_text()
+    result = run_cli("batch", ref, cand, "--format", "csv", "-o", out, "--resume")
+    assert result.returncode == 0, result
+    count = len(HOSTILE) + 1
+    assert f"resuming: {count} of {count} pairs already" in result.stderr, result
+    assert sorted(r["name"] for r in _records(out.read_text())) == sorted(
+        r["name"] for r in _records(before))
+    # Several trees: the method column and the names come back too.
+    methods = tmp_path / "methods.csv"
+    other = tmp_path / "=other"
+    shutil.copytree(cand, other)
+    assert run_cli("batch", ref, cand, other, "--format", "csv", "-o", methods).returncode == 0
+    again = run_cli("batch", ref, cand, other, "--format", "csv", "-o", methods, "--resume")
+    assert again.returncode == 0, again
+    assert f"{2 * count}" in again.stderr and "resuming" in again.stderr, again
+
+
+def test_no_csv_line_on_stdout_is_a_workflow_command_under_github_actions(run_cli, tmp_path):
+    ref, cand = _hostile_trees(tmp_path)
+    result = run_cli("batch", ref, cand, "--format", "csv",
+                     env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": ""})
+    assert result.returncode == 0, result
+    for line in result.stdout.splitlines():
+        assert not line.lstrip().startswith(("::", "##[")), line

@@ -1,4 +1,14 @@
-"""Row encoders shared by every writer: JSON with non-finite values spelled out, CSV cells."""
+"""Row encoders shared by every writer: JSON with non-finite values spelled out, CSV cells.
+
+CSV cells are safe to open in a spreadsheet and to print in a GitHub Actions log
+(`csv_cell`): a text cell (a name, a path, a message) that a spreadsheet would read as a
+formula, because it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (OWASP's
+list), or that a workflow runner would read as a command, because it starts with ``::`` or
+``##[``, gets one leading ``'``. So does a cell that already starts with ``'`` followed by any
+of those, which makes the mark reversible: `csv_text` removes exactly one ``'`` from a cell
+that has one and reads back the name as it was written. Numbers are never marked: ``-0.5``
+and ``-inf`` stay numbers.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -68,11 +79,36 @@ def to_csv(rows: list[dict[str, Any]], leading: tuple[str, ...]) -> str:
     return buffer.getvalue()
 
 
+#: A text cell that starts like this (after any number of ``'``) gets one more ``'``: a formula
+#: to a spreadsheet (OWASP: ``= + - @``, tab, carriage return), or a workflow command to the
+#: GitHub Actions runner (``::``, ``##[``; also after blanks, which the runner skips).
+_MARKED = re.compile(r"'*(?:[=+\-@\t\r]|\s*::|\s*##\[)")
+_UNMARK = re.compile(r"'+(?:[=+\-@\t\r]|\s*::|\s*##\[)")
+#: Text that is a number (``-0.5``, ``-inf``, ``+1e-3``): harmless in a spreadsheet, never marked.
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)",
+                     re.IGNORECASE)
+
+
+def csv_cell(text: str) -> str:
+    """A text cell as every CSV of the tool writes it: control characters escaped visibly
+    (`printable`), then one leading ``'`` when a spreadsheet or a CI log would run it."""
+    text = printable(text)  # a CR or ESC in a name must not reach a CSV reader raw
+    if _MARKED.match(text) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def csv_text(cell: str) -> str:
+    """The text `csv_cell` was given (its control characters still escaped): exactly one
+    leading ``'`` comes off a cell that `csv_cell` marked."""
+    return cell[1:] if _UNMARK.match(cell) else cell
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)
     if value is None:
         return ""
     if isinstance(value, str):
-        return printable(value)  # a CR or ESC in a name must not reach a CSV reader raw
+        return csv_cell(value)
     return value

@@ -15,6 +15,7 @@ from typing import Any
 
 from ssimcli.console import printable
 from ssimcli.errors import InputError, UsageError
+from ssimcli.io.formats import csv_text
 from ssimcli.options import CompareOptions
 from ssimcli.vocabulary import METRICS
 
@@ -119,6 +120,8 @@ def _csv_rows(path: Path, text: str) -> tuple[list[dict[str, Any]], list[str]]:
         for row in reader:
             if None in row or None in row.values():  # more, or fewer, fields than the header
                 raise ValueError(f"{len(header)} columns expected")
+            # The one ``'`` that made a text cell safe in a spreadsheet comes off (`csv_cell`).
+            row = {key: csv_text(value) for key, value in row.items()}
             for metric in METRICS:
                 if metric in row:
                     value = row[metric]

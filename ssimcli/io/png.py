@@ -99,7 +99,10 @@ def decode_file(handle: BinaryIO) -> np.ndarray | None:
     if header is None:
         return None
     shape = _Geometry.of(header)
-    pixels = np.empty((shape.height, shape.width, shape.channels), dtype=shape.dtype)
+    try:
+        pixels = np.empty((shape.height, shape.width, shape.channels), dtype=shape.dtype)
+    except MemoryError:  # a header no file of this kind can fill (the caller checks limits)
+        raise CorruptPng(f"image of {shape.width}x{shape.height} pixels cannot be held") from None
     rows = _RowSink(native, pixels, shape.height, shape.rowbytes, shape.pixel_bytes)
     inflater = zlib.decompressobj()
     while True:

@@ -58,9 +58,10 @@ def compare(
     """Compare two images given as file paths or arrays.
 
     ``settings`` are those of `CompareOptions.build`: ``window``, ``sigma``, ``k1``, ``k2``,
-    ``alpha``, ``padding``, ``precision``, ``data_range``, ``color`` (``rgb``, ``luma``, ``y``),
-    ``transparency``, ``background``, ``ms_ssim``, ``device``, ``crop`` (pixels removed from
-    every border before scoring), ``max_pixels``.
+    ``alpha``, ``padding``, ``precision``, ``data_range``, ``color`` (``rgb``, ``luma``, ``y``,
+    or ``y8``: ``y`` rounded to 8-bit levels as MATLAB does), ``transparency``,
+    ``background``, ``ms_ssim``, ``device``, ``crop`` (pixels removed from every border before
+    scoring), ``max_pixels``.
 
     Examples
     --------

@@ -28,7 +28,7 @@ MS_SSIM_METRICS = ("ms_ssim", "ms_ssim_l1")
 
 PRESETS = ("standard", "seed", "matlab", "skimage-default")
 PADDINGS = ("reflect", "zero", "replicate")
-COLOR_MODES = ("rgb", "luma", "y")
+COLOR_MODES = ("rgb", "luma", "y", "y8")
 TRANSPARENCY_MODES = ("composite", "channel", "ignore")
 PRECISIONS = ("float32", "float64")
 DEVICES = ("auto", "cpu", "cuda")
@@ -84,8 +84,9 @@ METRIC_SETTINGS: tuple[Setting, ...] = (
     Setting("data_range", _NUMBER, None,
             "Divisor that brings pixel values to [0, 1] [dtype maximum; 1 for floats]."),
     Setting("color", (str,), "rgb",
-            "Per-channel scores (rgb), one BT.601 full-range luma score (luma), or the studio-range "
-            "Y of MATLAB rgb2ycbcr, as SR papers report (y).",
+            "Per-channel scores (rgb), one BT.601 full-range luma score (luma), the studio-range "
+            "Y of MATLAB rgb2ycbcr, as BasicSR reports it (y), or that Y rounded to whole 8-bit "
+            "levels, as MATLAB returns it for uint8 images (y8: the classic SR tables).",
             choices=COLOR_MODES),
     Setting("crop", (int,), 0,
             "Pixels removed from every border of both images before any metric (SR papers: the "

@@ -10,6 +10,7 @@ MATLAB's ``rgb2ycbcr`` for uint8 images.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
@@ -462,3 +463,117 @@ def test_no_csv_line_on_stdout_is_a_workflow_command_under_github_actions(run_cl
     assert result.returncode == 0, result
     for line in result.stdout.splitlines():
         assert not line.lstrip().startswith(("::", "##[")), line
+
+
+# --- 7. MATLAB's rounded Y: --color y8 -------------------------------------------------------
+
+def matlab_rgb2ycbcr_y_uint8(rgb8: np.ndarray) -> np.ndarray:
+    """Y of MATLAB's ``rgb2ycbcr`` on a ``uint8`` image, transcribed from rgb2ycbcr.m: for
+    ``uint8`` the matrix is scaled by 1/255 and the offset kept, ``imlincomb(T(1,1), R, T(1,2),
+    G, T(1,3), B, 16)`` returns ``uint8``, which rounds half away from zero. Computed here in
+    exact decimal arithmetic, one colour at a time, so no float rounding decides a half level."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    colours, inverse = np.unique(rgb8.reshape(-1, 3), axis=0, return_inverse=True)
+    weights = (Decimal("65.481"), Decimal("128.553"), Decimal("24.966"))
+    levels = np.array([
+        int((16 + sum(w * int(c) for w, c in zip(weights, colour, strict=True)) / 255)
+            .quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        for colour in colours], dtype=np.int64)
+    return levels[inverse.ravel()].reshape(rgb8.shape[:2])
+
+
+def _psnr_levels(a: np.ndarray, b: np.ndarray) -> float:
+    """MATLAB-style PSNR of two 8-bit Y images: 10 log10(255^2 / MSE), by hand."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * math.log10(255.0 ** 2 / mse)
+
+
+def test_y8_is_matlab_rgb2ycbcr_of_uint8_exactly():
+    import imageio.v3 as iio
+    from conftest import SAMPLES
+
+    from ssimcli.pipeline.prepare import studio_y8
+
+    rng = np.random.default_rng(3)
+    # Colours whose exact Y lies on a half level: MATLAB's rounding of the exact value goes up.
+    every_tie = np.array([[r, g, b] for r in range(256) for g in range(0, 256, 3)
+                          for b in range(0, 256, 3)
+                          if (65481 * r + 128553 * g + 24966 * b) % 255000 == 127500], np.uint8)
+    assert len(every_tie) > 10
+    images = [iio.imread(SAMPLES / "astronaut.png")[:128, :128],
+              rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)]
+    images.append(every_tie.reshape(1, -1, 3))
+    for rgb in images:
+        expected = matlab_rgb2ycbcr_y_uint8(rgb)
+        got = studio_y8(rgb)[:, :, 0] * 255
+        assert np.array_equal(np.round(got).astype(np.int64), expected)
+        assert np.abs(got - expected).max() < 1e-9
+    # Float input (values / 255) rounds the same way away from exact ties.
+    rgb = images[1]
+    from_float = studio_y8(rgb.astype(np.float64) / 255)[:, :, 0] * 255
+    assert np.array_equal(np.round(from_float).astype(np.int64), matlab_rgb2ycbcr_y_uint8(rgb))
+
+
+@pytest.mark.parametrize("crop", [0, 4])
+def test_y8_psnr_and_ssim_in_every_command(run_cli, tmp_path, crop):
+    import imageio.v3 as iio
+    from conftest import SAMPLES
+
+    import ssimcli
+
+    x = iio.imread(SAMPLES / "astronaut.png")
+    y = iio.imread(SAMPLES / "astronaut_jpeg.jpg")
+    ya, yb = matlab_rgb2ycbcr_y_uint8(x), matlab_rgb2ycbcr_y_uint8(y)
+    if crop:
+        ya, yb = ya[crop:-crop, crop:-crop], yb[crop:-crop, crop:-crop]
+    expected = _psnr_levels(ya, yb)
+    from skimage.metrics import structural_similarity
+
+    expected_ssim = structural_similarity(ya.astype(np.float64), yb.astype(np.float64),
+                                          data_range=255, gaussian_weights=True, sigma=1.5,
+                                          use_sample_covariance=False)
+    api = ssimcli.compare(SAMPLES / "astronaut.png", SAMPLES / "astronaut_jpeg.jpg",
+                          color="y8", crop=crop)
+    assert api.metrics.psnr == pytest.approx(expected, abs=1e-7)
+    assert api.channel_names == ["Y"]
+    rounded_away = ssimcli.compare(SAMPLES / "astronaut.png", SAMPLES / "astronaut_jpeg.jpg",
+                                   color="y", crop=crop).metrics.psnr
+    assert abs(rounded_away - expected) > 1e-4  # y and y8 are different conventions
+
+    cli = run_cli("compare", SAMPLES / "astronaut.png", SAMPLES / "astronaut_jpeg.jpg",
+                  "--color", "y8", "--crop", crop, "--format", "json")
+    assert cli.returncode == 0, cli
+    document = json.loads(cli.stdout)
+    assert document["psnr"] == pytest.approx(expected, abs=1e-7)
+    assert document["ssim"] == pytest.approx(expected_ssim, abs=2e-5)
+
+    ref, cand = tmp_path / "ref", tmp_path / "cand"
+    ref.mkdir()
+    cand.mkdir()
+    shutil.copy(SAMPLES / "astronaut.png", ref / "a.png")
+    iio.imwrite(cand / "a.png", y)
+    batch = run_cli("batch", ref, cand, "--color", "y8", "--crop", crop, "--format", "csv")
+    assert batch.returncode == 0, batch
+    import csv
+    import io
+
+    (row,) = list(csv.DictReader(io.StringIO(batch.stdout, newline="")))
+    assert float(row["psnr"]) == pytest.approx(expected, abs=1e-7)
+    assert row["color"] == "y8" and "psnr_Y" in row
+    report = tmp_path / "check.json"
+    check = run_cli("check", ref, cand, "--color", "y8", "--crop", crop, "--min-ssim", "off",
+                    "--max-changed-pixels", "off", "--json", report)
+    assert check.returncode == 0, check
+    assert json.loads(report.read_text())["pairs"][0]["psnr"] == pytest.approx(expected, abs=1e-7)
+    paper = run_cli("batch", ref, cand, "--color", "y8", "--crop", crop, "--format", "markdown",
+                    "--metrics", "psnr", "--decimals", "6")
+    assert paper.returncode == 0, paper
+    assert f"{expected:.6f}" in paper.stdout
+
+
+def test_y8_is_a_documented_choice(run_cli):
+    result = run_cli("compare", "--help")
+    assert "y8" in result.stdout
+    bad = run_cli("compare", "a.png", "b.png", "--color", "y16")
+    assert bad.returncode == 2 and "y8" in one_error_line(bad.stderr, "--color")

@@ -121,7 +121,7 @@ class CsvSink(StreamSink):
             if key not in columns and not (key.endswith(suffixes) and suffixes):
                 columns.append(key)
         # A fixed set of channel columns, so grey and colour pairs fit one header.
-        channels = ["Y"] if self.options.color in ("luma", "y") else ["R", "G", "B", "L"]
+        channels = ["Y"] if self.options.color in ("luma", "y", "y8") else ["R", "G", "B", "L"]
         if self.options.transparency == "channel":
             channels.append("A")
         columns += [f"{key}_{channel}" for channel in channels for key in channel_keys]

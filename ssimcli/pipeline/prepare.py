@@ -36,6 +36,37 @@ def studio_y(rgb: np.ndarray) -> np.ndarray:
     return y[:, :, None]
 
 
+#: `STUDIO_Y` in thousandths, for the exact integer Y of 8-bit RGB (``--color y8``).
+_STUDIO_Y_MILLI = (65481, 128553, 24966)
+#: The colour modes that score one studio-range Y channel.
+STUDIO_MODES = ("y", "y8")
+
+
+def studio_y8(rgb: np.ndarray) -> np.ndarray:
+    """`studio_y` rounded to whole 8-bit levels, as MATLAB's ``rgb2ycbcr`` returns it for a
+    ``uint8`` image (the ``--color y8`` of the classic SR tables): in [16/255, 235/255].
+
+    MATLAB computes ``16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B in 0..255 and
+    rounds half away from zero into ``uint8``. For ``uint8`` RGB this is done exactly, in
+    integers (thousandths of a level): ``Y = 16 + floor((N + 127500) / 255000)`` with
+    ``N = 65481 R + 128553 G + 24966 B``, so the 194 colours (of 2^24) whose Y falls exactly on
+    a half level round up, as the exact value does, whatever a float sum would have made of
+    them. Any other input (float, 16-bit, composited) is converted by `studio_y` and rounded
+    with ``floor(255 Y + 0.5)``: half away from zero for these positive values, not NumPy's
+    half-to-even.
+    """
+    if rgb.dtype == np.uint8:
+        total = rgb.astype(np.int64) @ np.asarray(_STUDIO_Y_MILLI, dtype=np.int64)
+        levels = 16 + (total + 127500) // 255000
+        return (levels.astype(np.float64) / 255.0)[:, :, None]
+    y = studio_y(rgb.astype(np.float64, copy=False))
+    y *= 255.0
+    y += 0.5
+    np.floor(y, out=y)
+    y /= 255.0
+    return y
+
+
 @dataclass
 class PreparedPair:
     """The two arrays the engine scores: ``(H, W, C)``, ``values / divisor`` in [0, 1].
@@ -74,9 +105,11 @@ def prepare_images(
 ) -> PreparedPair:
     """Crop, then apply the alpha and colour policies; check that the pair can be compared.
 
-    Conversions (compositing, ``luma``, ``y``) compute in float64 when ``precision`` is
-    float64, and ``y`` always does: studio-range Y then carries no float32 rounding into PSNR.
-    Grey images stay as they are under ``luma`` and ``y`` (BasicSR only converts 3 channels).
+    Conversions (compositing, ``luma``, ``y``, ``y8``) compute in float64 when ``precision`` is
+    float64, and ``y`` and ``y8`` always do: studio-range Y then carries no float32 rounding
+    into PSNR. ``y8`` is ``y`` rounded to whole 8-bit levels (MATLAB's ``rgb2ycbcr`` of a
+    ``uint8`` image: `studio_y8`). Grey images stay as they are under ``luma``, ``y`` and ``y8``
+    (BasicSR only converts 3 channels).
     """
     _check_choice("--color", color, COLOR_MODES)
     _check_choice("--transparency", transparency, TRANSPARENCY_MODES)
@@ -96,7 +129,7 @@ def prepare_images(
         arrays = [values[:, :, :image.colour_channels] for image, values in
                   ((reference, ref_values), (candidate, cand_values))]
         return PreparedPair(arrays[0], arrays[1], reference.data_range, names, crop)
-    dtype = np.float64 if precision == "float64" or color == "y" else np.float32
+    dtype = np.float64 if precision == "float64" or color in STUDIO_MODES else np.float32
     background_rgb = np.asarray(parse_background(background), dtype=dtype)
     backgrounds = {3: background_rgb, 1: dtype(background_rgb @ np.asarray(BT601, dtype))}
     arrays = []
@@ -111,7 +144,11 @@ def prepare_images(
             alpha = np.ones(colour.shape[:2] + (1,), dtype=dtype)
         if composite and alpha is not None:
             colour = colour * alpha + backgrounds[colour.shape[2]] * (1 - alpha)
-        if color != "rgb" and colour.shape[2] == 3:
+        if color == "y8" and colour.shape[2] == 3:
+            # Exact from the integers when nothing was composited into them.
+            eight_bit = not composite and values.dtype == np.uint8 and image.data_range == 255
+            colour = studio_y8(values[:, :, :3] if eight_bit else colour)
+        elif color != "rgb" and colour.shape[2] == 3:
             colour = _luma(colour) if color == "luma" else studio_y(colour)
         if alpha_channel:
             colour = np.concatenate([colour, alpha], axis=2)

@@ -116,13 +116,9 @@ def quiet_library_output() -> None:
     warnings.showwarning = one_line
 
 
-class Command(click.Command):
-    """Every ssim-l1 command: a bad option value, a missing argument or an unknown option is
-    one ``error:`` line naming the option (exit 2); libraries print nothing of their own."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        quiet_library_output()
-        return super().invoke(ctx)
+class OneLineUsage(click.Command):
+    """A bad command line (an option value, a missing argument, an unknown option) is one
+    ``error:`` line naming the option, exit 2, instead of Click's usage block."""
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
@@ -131,8 +127,34 @@ class Command(click.Command):
         except click.exceptions.NoArgsIsHelpError:
             raise
         except click.UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx is not None else (info_name or "ssim-l1")
-            raise OneLineUsageError(exc.format_message(), where) from None
+            raise _one_line(exc, info_name) from None
+
+
+def _one_line(exc: click.UsageError, info_name: str | None) -> OneLineUsageError:
+    where = exc.ctx.command_path if exc.ctx is not None else (info_name or "ssim-l1")
+    return OneLineUsageError(exc.format_message(), where)
+
+
+class Command(OneLineUsage):
+    """Every ssim-l1 command: one line per bad command line (`OneLineUsage`); libraries print
+    nothing of their own (`quiet_library_output`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        quiet_library_output()
+        return super().invoke(ctx)
+
+
+class OneLineGroup(OneLineUsage, click.Group):
+    """The ``ssim-l1`` group: an unknown command (or a subcommand's Click usage error) is one
+    ``error:`` line too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc, ctx.info_name) from None
 
 
 def check_output_folder(path: str | None, option: str) -> None:

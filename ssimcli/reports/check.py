@@ -235,7 +235,8 @@ def step_summary_markdown(report: CheckReport) -> str:
         "",
         f"{summary['passed']} passed, {summary['failed']} failed, {summary['errors']} errors, "
         f"{summary['missing']} missing, {summary['extra']} new"
-        + (f", {len(report.updated)} accepted into the baseline" if report.updated else ""),
+        + (f", {len(report.updated)} accepted into the baseline" if report.updated else "")
+        + (f", {len(report.refused)} refused" if getattr(report, "refused", None) else ""),
         "",
         "| result | image | " + " | ".join(LABELS[m] + " (limit)" for m in metrics) + " |",
         "|---|---|" + "---|" * len(metrics),

@@ -137,11 +137,18 @@ def _raw_sizes(pix_fmt: str, width: int, height: int) -> tuple[int, tuple[tuple[
 
 
 def _plane_array(plane: Any, width: int, height: int, dtype: np.dtype) -> np.ndarray:
-    """The visible width x height samples of one PyAV plane, as a new C-contiguous array."""
+    """The visible width x height samples of one PyAV plane, C-contiguous and read-only.
+
+    Where the decoder's rows carry no padding (1920- or 960-sample rows, aligned already) the
+    array is a view of its buffer (it keeps the frame alive; the decoder may still read it as a
+    reference, so it is never written); else a copy of the visible part.
+    """
     itemsize = dtype.itemsize
     buf = np.frombuffer(plane, dtype=dtype, count=(plane.line_size // itemsize) * height)
     rows = buf.reshape(height, plane.line_size // itemsize)
-    return np.ascontiguousarray(rows[:, :width])
+    out = rows if rows.shape[1] == width else np.ascontiguousarray(rows[:, :width])
+    out.flags.writeable = False
+    return out
 
 
 def _dtype(bits: int) -> np.dtype:
@@ -257,7 +264,7 @@ class _PyAVSource(VideoSource):
         ctx.options = {"err_detect": "crccheck"}
         self._path = path
         self._expected = _expected_frames(self._container, stream)
-        _capture_ffmpeg_errors()
+        _ERRORS.start()
         self._frames = self._decode()
         self._first = self._next_frame(0)
         if self._first is None:
@@ -286,10 +293,10 @@ class _PyAVSource(VideoSource):
         import av.logging
 
         pending: str | None = None
+        codec = self._stream.codec_context.codec.name
         for packet in self._container.demux(self._stream):
-            with av.logging.Capture(local=False) as logs:
-                frames = packet.decode()
-            errors = [str(message).strip() for level, _, message in logs if level <= av.logging.ERROR]
+            frames = packet.decode()
+            errors = [m for level, m in _ERRORS.take(codec) if level <= av.logging.ERROR]
             if errors and pending is None:
                 pending = "; ".join(m for m in errors if m)[:200] or "decoder error"
             for frame in frames:
@@ -344,17 +351,53 @@ def _expected_frames(container: Any, stream: Any) -> tuple[int, int] | None:
     return (count, int(count * 0.98) - 2) if count > 4 else None
 
 
-def _capture_ffmpeg_errors() -> None:
-    """Let FFmpeg's error-level messages through to PyAV (for `Capture`), never to stderr."""
-    import logging
+class _ErrorLog:
+    """FFmpeg's error-level messages, captured from every thread for the life of the process
+    and sorted by the logging context's name (a decoder logs under its codec's name).
 
-    import av.logging
+    Frame-threaded decoders log from their worker threads, between the calls that decode, so
+    the capture stays open; each source takes its decoder's messages after each packet. Two
+    open sources of one codec share a name: a message is then the first taker's (a damaged
+    frame may be blamed on the other file only if both decode the same codec at once).
+    Messages never reach stderr: ``libav`` logs go to a NullHandler while this is on.
+    """
 
-    if av.logging.get_level() is None:
-        av.logging.set_level(av.logging.ERROR)
+    def __init__(self) -> None:
+        self._logs: list[Any] | None = None
+        self._by_name: dict[str, list[tuple[int, str]]] = {}
+        self._capture: Any = None
+
+    def start(self) -> None:
+        if self._logs is not None:
+            return
+        import logging
+
+        import av.logging
+
+        level = av.logging.get_level()
+        if level is None or level < av.logging.ERROR:  # quieter than errors (PANIC, FATAL)
+            av.logging.set_level(av.logging.ERROR)
+        av.logging.set_skip_repeated(False)  # a repeated message is a second damaged frame
         libav = logging.getLogger("libav")
         libav.addHandler(logging.NullHandler())
         libav.propagate = False
+        self._capture = av.logging.Capture(local=False)
+        self._logs = self._capture.__enter__()
+
+    def take(self, name: str) -> list[tuple[int, str]]:
+        logs = self._logs
+        if logs is None:
+            return []
+        new = logs[:]
+        del logs[:len(new)]
+        for level, source, message in new:
+            kept = self._by_name.setdefault(str(source), [])
+            kept.append((int(level), str(message).strip()))
+            del kept[:-50]  # nobody may be reading this name: keep the last few
+        return self._by_name.pop(name, [])
+
+
+_ERRORS = _ErrorLog()
 
 
 def _reason(exc: BaseException | str) -> str:

@@ -302,19 +302,27 @@ def test_a_corrupt_frame_keeps_what_was_scored_in_every_output(run_cli, corrupt_
     out = run_cli("video", ref, bad, "--format", "jsonl", "-o", tmp_path / "o.jsonl",
                   "--stats-file", tmp_path / "s.log", "--psnr-stats-file", tmp_path / "p.log")
     assert out.returncode == 2, out
-    assert "frame 6" in out.stderr and "Traceback" not in out.stderr
     lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
-    assert [x["frame"] for x in lines[:-1]] == [0, 1, 2, 3, 4, 5]
-    summary = lines[-1]
-    assert summary["type"] == "summary" and summary["error"]["frame"] == 6 and not summary["complete"]
-    assert len(parse_stats((tmp_path / "s.log").read_text())) == 6
-    assert len(parse_stats((tmp_path / "p.log").read_text())) == 6
+    frames, summary = lines[:-1], lines[-1]
+    # The damaged frame is 6; with frame threads the decoder may notice it a frame or two early
+    # (ssimcli.io.video), never late: what was scored is every frame before the one reported.
+    bad_index = summary["error"]["frame"]
+    assert 4 <= bad_index <= 6
+    assert f"frame {bad_index}" in out.stderr and "Traceback" not in out.stderr
+    assert [x["frame"] for x in frames] == list(range(bad_index))
+    assert summary["type"] == "summary" and not summary["complete"]
+    assert summary["frames_scored"] == bad_index
+    assert len(parse_stats((tmp_path / "s.log").read_text())) == bad_index
+    assert len(parse_stats((tmp_path / "p.log").read_text())) == bad_index
     as_json = run_cli("video", ref, bad, "--format", "json", "-o", tmp_path / "o.json")
     assert as_json.returncode == 2
     data = json.loads((tmp_path / "o.json").read_text())
-    assert len(data["frames"]) == 6 and data["summary"]["frames_scored"] == 6
+    scored = data["summary"]["frames_scored"]
+    assert 4 <= scored <= 6 and len(data["frames"]) == scored == data["summary"]["error"]["frame"]
     as_csv = run_cli("video", ref, bad, "--format", "csv")
-    assert as_csv.returncode == 2 and len(as_csv.stdout.strip().splitlines()) == 1 + 6 * 4
+    assert as_csv.returncode == 2
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert 4 * 4 <= len(rows) <= 6 * 4 and len(rows) % 4 == 0
 
 
 @pytest.fixture(scope="module")

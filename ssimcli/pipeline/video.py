@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ssimcli import __version__
+from ssimcli._version import __version__
 from ssimcli.errors import SettingError, SizeMismatch, UsageError
 from ssimcli.options import CompareOptions
 from ssimcli.vocabulary import HIGHER_IS_BETTER
@@ -720,6 +720,10 @@ class VideoComparison:
                 stats[plane][metric] = pooled_statistics(values, self.indices, metric,
                                                          self.scorer.peak, mses)
         checks, failing = self.checks(stats)
+        warnings = list(self.warnings)
+        if self._done and not self.results:
+            warnings.append("no pair of frames was scored: the frames selected (and the "
+                            "offset) lie beyond the end of the videos")
         return {
             "reference": self.reference.describe(),
             "distorted": self.distorted.describe(),
@@ -727,7 +731,7 @@ class VideoComparison:
             "complete": self._done and not self.interrupted and self.error is None,
             "interrupted": self.interrupted,
             "error": self.error,
-            "warnings": list(self.warnings),
+            "warnings": warnings,
             "offset": self.offset,
             "sync": self.sync,
             "scaled": ({"width": self.reference.width, "height": self.reference.height,

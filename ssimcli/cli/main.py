@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ssimcli.cli.common import EXIT_CODES_HELP
+from ssimcli.cli.common import EXIT_CODES_HELP, OneLineGroup
 
 COMMANDS = {
     "compare": ("ssimcli.cli.compare", "compare", "Compare two images: SSIM, CS, L1, mix."),
@@ -19,7 +19,7 @@ COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(OneLineGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if self._available(name)]
 

@@ -287,7 +287,7 @@ def run_dask(tasks: Iterable[Task], scheduler: str, jobs: int) -> Iterator[dict[
             client = distributed.Client(cluster)
         else:
             client = distributed.Client(scheduler, timeout="15s")
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an address Dask cannot parse
         if cluster is not None:
             cluster.close()
         raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: "

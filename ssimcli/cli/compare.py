@@ -7,33 +7,22 @@ from typing import Any
 
 import click
 
-from ssimcli.cli.common import (
-    EXIT_CODES_HELP,
-    Command,
-    PathText,
-    build_map_request,
-    build_options,
-    check_output_folder,
-    handle_errors,
-    map_options,
-    metric_options,
-    threshold_options,
-)
+from ssimcli.cli import common
 
 
-@click.command(cls=Command, epilog=EXIT_CODES_HELP)
-@click.argument("reference", type=PathText())
-@click.argument("candidate", type=PathText())
-@metric_options
-@threshold_options
+@click.command(cls=common.Command, epilog=common.EXIT_CODES_HELP)
+@click.argument("reference", type=common.PathText())
+@click.argument("candidate", type=common.PathText())
+@common.metric_options
+@common.threshold_options
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
               default="table", show_default=True, help="What stdout (or --output) carries.")
-@click.option("--output", "-o", type=PathText("file"), default=None,
+@click.option("--output", "-o", type=common.PathText("file"), default=None,
               help="Write the result to FILE instead of stdout ('-': stdout).")
-@click.option("--maps", "maps_dir", type=PathText("directory"), default=None,
+@click.option("--maps", "maps_dir", type=common.PathText("directory"), default=None,
               help="Write ssim/cs/l1/ssim_l1 maps to DIR: raw float32 .npy and heatmap .png.")
-@map_options
-@handle_errors
+@common.map_options
+@common.handle_errors
 def compare(reference: str, candidate: str, output_format: str, output: str | None,
             maps_dir: str | None, **kwargs: Any) -> None:
     """Compare REFERENCE (ground truth) with CANDIDATE.
@@ -48,9 +37,9 @@ def compare(reference: str, candidate: str, output_format: str, output: str | No
     from ssimcli.reports.compare import compare_table, compare_text, describe_check
     from ssimcli.reports.terminal import import_rich, rich_console
 
-    options, thresholds = build_options(kwargs)
-    map_request = build_map_request(kwargs, maps_dir)
-    check_output_folder(maps_dir, "--maps")
+    options, thresholds = common.build_options(kwargs)
+    map_request = common.build_map_request(kwargs, maps_dir)
+    common.check_output_folder(maps_dir, "--maps")
     refuse_outputs_over_inputs([output, *map_files(maps_dir)], (reference, candidate))
     if output and not is_stdout(output):
         lock_output(output)

@@ -185,14 +185,9 @@ def _channel_names(colour_channels: int, color: str, alpha_channel: bool) -> lis
     return names
 
 
-def prepare_pair(
-    reference: LoadedImage,
-    candidate: LoadedImage,
-    color: str = "rgb",
-    transparency: str = "composite",
-    background: str | tuple[float, ...] | None = None,
-    crop: int = 0,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def prepare_pair(reference: LoadedImage, candidate: LoadedImage, color: str = "rgb",
+                 transparency: str = "composite", background: str | tuple[float, ...] | None = None,
+                 crop: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`prepare_images` as two full-size float32 arrays in [0, 1] and the channel names."""
     pair = prepare_images(reference, candidate, color, transparency, background, crop)
     x, y = (a if a.dtype == np.float32 and pair.divisor == 1.0

@@ -99,6 +99,37 @@ def test_an_image_that_spans_many_data_ranges_is_scored_as_in_float64(
     assert np.abs(got.maps["ssim"][5:-5, 5:-5, 0] - full[5:-5, 5:-5]).max() < tol
 
 
+def centred_ssim(x: np.ndarray, y: np.ndarray, level: float) -> float:
+    """SSIM transcribed in float64 (scikit-image's Gaussian window: SciPy's gaussian_filter,
+    sigma 1.5, truncated at 3.5 sigma; population covariance; the valid interior), with the
+    moments taken about ``level`` so that a large offset costs no digits."""
+
+    def blur(image: np.ndarray) -> np.ndarray:
+        return gaussian_filter(image, 1.5, truncate=3.5, mode="reflect")
+
+    a, b = x - level, y - level  # exact: every value is on a fine grid near the level
+    ma, mb = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - ma * ma, blur(b * b) - mb * mb, blur(a * b) - ma * mb
+    ux, uy = ma + level, mb + level
+    c1, c2 = 1e-4, 9e-4
+    ssim = ((2 * ux * uy + c1) * (2 * cov + c2)) / ((ux * ux + uy * uy + c1) * (var_a + var_b + c2))
+    return float(ssim[5:-5, 5:-5].mean())
+
+
+@pytest.mark.parametrize("level", [1e4, 300.0, -20.0])
+def test_float64_input_far_outside_the_range_loses_nothing_to_float32(engine: str,
+                                                                      level: float) -> None:
+    # Float64 values that float32 cannot hold (a 2^-20 grid; at 1e4 float32 keeps 2^-10) are
+    # not rounded to float32: a faint float64 texture plus 1e4 was 7e-5 off (a float64 photo
+    # plus 1e4 against a flat 1e4, in a 3-pixel window, 1e-3).
+    grid = float(2 ** 20)
+    rng = np.random.default_rng(10)
+    x = level + np.round(rng.random((60, 70)) * 0.1 * grid) / grid
+    y = level + np.round(np.clip(x - level + rng.normal(0, 0.003, x.shape), 0, 1) * grid) / grid
+    got = compute(x, y, method=method(engine))
+    assert got.ssim == pytest.approx(centred_ssim(x, y, level), rel=1e-6)
+
+
 def test_the_float64_rescue_keeps_identity_symmetry_and_every_output(engine: str) -> None:
     x = textured(80, 100, seed=4).astype(np.float32)
     y = np.roll(x, 1, axis=1)

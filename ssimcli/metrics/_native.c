@@ -102,24 +102,26 @@ INLINE vf vmax(vf a, vf b) {
     } while (0)
 
 /* The level each channel of each image is centred on in the strip (fast._strip_centre), from
- * their means over every 4th row and 8th column of the band's rows: one common level, the
- * mean of both, where the two means lie within sqrt(C2) of each other (then pixels equal in
- * both images have equal centred values, and their rounding cancels in the variance of the
- * difference), else each image's own. Any constant leaves the (co)variances unchanged; the
+ * their means over every 4th row and 8th column of the band's rows (every pixel of a small
+ * band): one common level, the mean of both, where the two means lie within sqrt(C2) of each
+ * other (then pixels equal in both images have equal centred values, and their rounding
+ * cancels in the variance of the difference), else each image's own. Any constant leaves the (co)variances unchanged; the
  * closer the centred values are to 0, the smaller the float32 rounding that E[x'^2] - E[x']^2
  * cancels on flat areas (two flat images at any levels: exactly 0). Symmetric in x and y. */
 #define SUM_SAMPLES(TYPE)                                                                  \
     do {                                                                                   \
         const TYPE *a = (const TYPE *)s->x, *b = (const TYPE *)s->y;                       \
-        for (int row = lo; row < hi; row += 4) {                                           \
+        for (int row = lo; row < hi; row += dy) {                                          \
             const size_t base = (size_t)(row - s->row_base) * s->width * C;                \
-            for (int col = 0; col < s->width; col += 8)                                    \
+            for (int col = 0; col < s->width; col += dx)                                   \
                 for (int c = 0; c < C; c++) {                                              \
                     sx[c] += (double)a[base + (size_t)col * C + c];                        \
                     sy[c] += (double)b[base + (size_t)col * C + c];                        \
                 }                                                                          \
         }                                                                                  \
     } while (0)
+
+#define SMALL_BAND 4096 /* pixels: fast._SMALL_BAND */
 
 static int find_centre(const Strip *s) {
     const int C = s->channels, band = s->rows + 2 * s->radius;
@@ -130,6 +132,10 @@ static int find_centre(const Strip *s) {
         if (lo < 0 || row < lo) lo = row;
         if (row + 1 > hi) hi = row + 1;
     }
+    /* Every pixel of a small band (a sparse sample of a few pixels can lie far from their
+     * mean), every 4th row and 8th column of a larger one. */
+    const int small = lo < 0 || (double)(hi - lo) * s->width <= SMALL_BAND;
+    const int dy = small ? 1 : 4, dx = small ? 1 : 8;
     double *sx = calloc(2 * (size_t)C, sizeof(double));
     if (!sx) return 0;
     double *sy = sx + C;
@@ -141,7 +147,8 @@ static int find_centre(const Strip *s) {
         default: SUM_SAMPLES(double); break;
         }
     }
-    const double n = lo >= 0 ? (double)((hi - lo + 3) / 4) * (double)((s->width + 7) / 8) : 1.0;
+    const double n = lo >= 0 ? (double)((hi - lo + dy - 1) / dy) * (double)((s->width + dx - 1) / dx)
+                             : 1.0;
     for (int c = 0; c < C; c++) {
         const double mx = sx[c] / n / s->divisor64, my = sy[c] / n / s->divisor64;
         if ((mx - my) * (mx - my) <= (double)s->c2) {

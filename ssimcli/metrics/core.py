@@ -346,8 +346,9 @@ def compute(
                              threads, divisor, local_window, map_sink)
     separable_filter = separable_filter or reference_filter
     xp = backend.xp
-    xs = as_planes(x, xp, params.dtype, divisor)
-    ys = as_planes(y, xp, params.dtype, divisor)
+    work = working_dtype(x, y, params, divisor, data_range, xp)
+    xs = as_planes(x, xp, work, divisor)
+    ys = as_planes(y, xp, work, divisor)
     _check_shapes(xs.shape, ys.shape)
     _, height, width = xs.shape
     window = effective_window(params, height, width)
@@ -366,12 +367,35 @@ def compute(
         )
         _add_ms_ssim(result, values)
     if return_maps or map_sink is not None:
-        whole = {name: xp.moveaxis(maps[name], 0, -1) for name in MAP_NAMES}
+        whole = {name: xp.moveaxis(maps[name], 0, -1).astype(params.dtype, copy=False)
+                 for name in MAP_NAMES}
         if map_sink is not None:
             map_sink(0, whole)
         if return_maps:
             result.maps = whole
     return result
+
+
+def working_dtype(x: Any, y: Any, params: MetricParams, divisor: float, data_range: float,
+                  xp: Any) -> Any:
+    """The precision the whole-image path converts the images to: ``params.dtype``, or float64
+    where float32 would round values that lie far outside [0, L] (`fast.lossy_in_float32`;
+    the strip engines decide strip by strip instead). Integer dtypes are judged by their
+    range; other inputs that float32 rounds cost one min and one max pass each."""
+    from .fast import _LOSSY_LEVEL_LIMIT, lossy_in_float32
+
+    x, y = xp.asarray(x), xp.asarray(y)
+    if params.precision != "float32" or not lossy_in_float32(x, y, divisor) or not x.size:
+        return params.dtype
+    limit = _LOSSY_LEVEL_LIMIT * data_range * divisor
+    for image in (x, y):
+        if image.dtype.kind in "ui":
+            info = np.iinfo(image.dtype)
+            if max(-int(info.min), int(info.max)) <= limit:
+                continue
+        if max(abs(float(xp.max(image))), abs(float(xp.min(image)))) > limit:
+            return xp.float64
+    return params.dtype
 
 
 def _local_from_map(ssim: Any, params: MetricParams, window: Window, size: int) -> Any:
@@ -611,7 +635,8 @@ def ms_ssim(
         ys = fast.as_image(y)
         _check_shapes(xs.shape[2:] + xs.shape[:2], ys.shape[2:] + ys.shape[:2])
         return float(np.mean(_ms_ssim_fast(xs, ys, params, data_range, None, None, None)))
-    xs = as_planes(x, backend.xp, params.dtype)
-    ys = as_planes(y, backend.xp, params.dtype)
+    work = working_dtype(x, y, params, 1.0, data_range, backend.xp)
+    xs = as_planes(x, backend.xp, work)
+    ys = as_planes(y, backend.xp, work)
     return float(np.mean(_ms_ssim_per_channel(xs, ys, params, data_range, backend,
                                               reference_filter)))

@@ -433,6 +433,11 @@ def _fill_band(ws: _Workspace, plan: _Plan, x: np.ndarray, y: np.ndarray, start:
     return float(np.max(band[_SQUARES]))
 
 
+# Bands of up to this many pixels are centred on the mean of all of them, larger ones on a
+# sample (a sparse sample of a few pixels can lie far from their mean).
+_SMALL_BAND = 4096
+
+
 def _strip_centre(xs: np.ndarray, ys: np.ndarray, divisor: float, dtype: Any, c2: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The levels each strip's channels of ``xs`` and of ``ys`` are centred on.
@@ -446,7 +451,7 @@ def _strip_centre(xs: np.ndarray, ys: np.ndarray, divisor: float, dtype: Any, c2
     exactly 0, and a photo against a constant far outside [0, L] keeps small values.
     Estimated from a sample, symmetric in x and y so that swapping them changes no bit.
     """
-    sample = np.s_[::4, ::8]
+    sample = np.s_[:, :] if xs.shape[0] * xs.shape[1] <= _SMALL_BAND else np.s_[::4, ::8]
     mx = xs[sample].mean(axis=(0, 1), dtype=np.float64)
     my = ys[sample].mean(axis=(0, 1), dtype=np.float64)
     common = 0.5 * (mx + my) / divisor
@@ -652,6 +657,7 @@ class _StripJob:
         self.map_sink = map_sink
         self.native = plan.native
         self.native_direct = _native_inputs(x, y)
+        self.lossy = lossy_in_float32(x, y, divisor)
         # The same call in float64, for the strips that float32 cannot score (`_needs_float64`).
         self.plan64_key = ((plan.height, plan.width, plan.channels),
                            plan.params.replace(precision="float64"), plan.window,
@@ -709,7 +715,7 @@ class _StripJob:
         if self.want_errors:
             self.sums[index, -1] = _squared_error_sums(ws, self.x, self.y, start, rows)
         peak = _fill_band(ws, plan, self.x, self.y, start, rows, self.divisor)
-        if _needs_float64(peak, plan, (ws.centre, ws.centre_y)):
+        if _needs_float64(peak, plan, (ws.centre, ws.centre_y), self.lossy):
             self.float64_strip(ws, index, start, rows)
             return
         _filter_band(ws, plan, rows)
@@ -762,7 +768,7 @@ class _StripJob:
             *[None if ix is None else ix[0][start:start + rows] for ix in indexes],
             tuple(float(v) for ix in indexes for v in ((0.0, 1.0) if ix is None else ix[1:])),
             peak)
-        if _needs_float64(float(peak[0]), plan, (centre,)):
+        if _needs_float64(float(peak[0]), plan, (centre,), self.lossy):
             self.float64_strip(ws, index, start, rows)
             return
         for i, name in enumerate(plan.names):
@@ -839,29 +845,47 @@ class _StripJob:
 # 7e-5: it goes up to 2^38, about a step of 7e5 L (a step S centred on its mean peaks at
 # S^2 / 2), and refuses what lies beyond.
 _PEAK_LIMIT = {np.dtype(np.float32): 4.0, np.dtype(np.float64): 2.0 ** 38}
+# Values that do not convert to float32 exactly (float64 input, or any division) are rounded
+# by up to 6e-8 of their magnitude: at a level of M L, the local variances of a pixel can move
+# by about 2e-6 M of themselves (the rounding against sqrt(C2) = 0.03 L). Past 8 L (a float64
+# photo plus 1e4 was 1e-3 off) such inputs are scored in float64.
+_LOSSY_LEVEL_LIMIT = 8.0
+# Input dtypes whose values float32 holds exactly (when not divided).
+_EXACT_IN_FLOAT32 = {np.dtype(t) for t in (np.float32, np.float16, np.uint8, np.uint16, np.int8,
+                                          np.int16, np.bool_)}
+
+
+def lossy_in_float32(x: Any, y: Any, divisor: float) -> bool:
+    """Whether converting ``x / divisor`` and ``y / divisor`` to float32 may round them."""
+    return divisor != 1.0 or not {np.dtype(x.dtype), np.dtype(y.dtype)} <= _EXACT_IN_FLOAT32
 
 
 class ValuesOutOfRange(ValueError):
     """Values so far outside the data range that not even float64 keeps SSIM's variances."""
 
 
-def _needs_float64(peak: float, plan: _Plan, levels: Sequence[np.ndarray]) -> bool:
+def _needs_float64(peak: float, plan: _Plan, levels: Sequence[np.ndarray],
+                   lossy: bool = False) -> bool:
     """Whether a strip whose centred values reach ``x'^2 + y'^2 = peak`` must be scored again
     in float64; raises `ValuesOutOfRange` where float64 would lose them too."""
-    return peak_exceeds(peak, plan.dtype, plan.data_range, levels)
+    return peak_exceeds(peak, plan.dtype, plan.data_range, levels, lossy)
 
 
 def peak_exceeds(peak: float, dtype: Any, data_range: float,
-                 levels: Sequence[Any] = ()) -> bool:
+                 levels: Sequence[Any] = (), lossy: bool = False) -> bool:
     """`_needs_float64` for any caller: True where float32 is not enough (and ``dtype`` is
-    float32); raises `ValuesOutOfRange` where float64 is not enough either, or where the
-    ``levels`` the images were centred on are infinite (infinite input). A NaN peak (NaN
-    input) is not checked: it propagates into the scores, as NaN input does in NumPy."""
+    float32): the centred values reach too far, or the ``levels`` the images were centred on
+    lie far outside [0, L] for values that float32 rounds (``lossy``, `lossy_in_float32`).
+    Raises `ValuesOutOfRange` where float64 is not enough either, or where a level is infinite
+    (infinite input). A NaN peak (NaN input) is not checked: it propagates into the scores, as
+    NaN input does in NumPy."""
     dtype = np.dtype(dtype)
-    if any(bool(np.isinf(np.asarray(level)).any()) for level in levels):
+    magnitude = max((float(np.max(np.abs(np.asarray(level)))) for level in levels), default=0.0)
+    if math.isinf(magnitude):
         peak = math.inf
     scale = data_range * data_range
-    if not peak > _PEAK_LIMIT[dtype] * scale:
+    far = dtype == np.float32 and lossy and magnitude > _LOSSY_LEVEL_LIMIT * data_range
+    if not (far or peak > _PEAK_LIMIT[dtype] * scale):
         return False
     if dtype == np.float32 and not peak > _PEAK_LIMIT[np.dtype(np.float64)] * scale:
         return True

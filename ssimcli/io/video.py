@@ -12,8 +12,9 @@ Full-range ``yuvj*`` planes are read as they are and reported as the ``yuv*`` la
 `VideoInfo.source_pix_fmt` the one the decoder produced.
 
 Memory is constant in the length of a video: a source holds one decoded frame at a time.
-One module for both readers (just over 400 lines) so that the frame and error types, the plane
-reading and the scaling helpers stay in one place.
+One module (about 550 lines, over the house limit) because the two readers, the frame and error
+types, the decoder-log capture and the scaling and viewing helpers share the plane reading and
+the format tables; split it when a third reader comes.
 """
 
 from __future__ import annotations
@@ -330,7 +331,11 @@ class _PyAVSource(VideoSource):
         index = 0
         frame, self._first = self._first, None
         sizes = self.info.plane_sizes
+        first_shape = (self.info.width, self.info.height, self.info.source_pix_fmt)
         while frame is not None:
+            if (frame.width, frame.height, frame.format.name) != first_shape:
+                raise VideoFrameError(self._path, index, f"the frame changes to {frame.width}x{frame.height} "
+                                      f"{frame.format.name} from {first_shape[0]}x{first_shape[1]} {first_shape[2]}")
             planar = self._convert(frame)
             planes = tuple(_plane_array(p, w, h, self._dtype) for p, (h, w) in zip(planar.planes, sizes, strict=False))
             pts = frame.pts * self._time_base if frame.pts is not None and self._time_base else None
@@ -344,11 +349,26 @@ class _PyAVSource(VideoSource):
 
 def _expected_frames(container: Any, stream: Any) -> tuple[int, int] | None:
     """(frames the header promises, fewest frames accepted as complete) for spotting truncated
-    files; the slack (2% and two frames) is for edit lists and rounded durations."""
+    files; the slack (2% and two frames) is for edit lists and rounded durations. From the video
+    stream's own count or duration only (a longer audio track must not count)."""
     count = stream.frames or 0
-    if not count and container.duration and stream.average_rate:
-        count = round(container.duration / 1_000_000 * float(stream.average_rate))
+    rate = float(stream.average_rate) if stream.average_rate else 0.0
+    if not count and rate:
+        seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else \
+            _tag_seconds(stream.metadata.get("DURATION"))
+        if seconds is None and len(container.streams) == 1 and container.duration:
+            seconds = container.duration / 1_000_000
+        count = round(seconds * rate) if seconds else 0
     return (count, int(count * 0.98) - 2) if count > 4 else None
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """Matroska's DURATION tag (``HH:MM:SS.nnnnnnnnn``) in seconds."""
+    try:
+        hours, minutes, seconds = str(text).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 class _ErrorLog:

@@ -293,3 +293,51 @@ def test_to_rgb_and_thumbnail(video_clips):  # noqa: F811
     thumb = luma_thumbnail(frames[0], info)
     assert thumb.shape == (64, 64) and thumb.dtype == np.float32 and 0 <= thumb.min() <= thumb.max() <= 1
     assert thumb.mean() == pytest.approx(frames[0].planes[0].mean() / 255, abs=0.02)
+
+
+# ---- layouts that are not planar, and full range -----------------------------------------
+
+
+def test_nv12_is_read_as_yuv420p_with_the_same_values(tmp_path):
+    planes = list(maker.pattern_frames(3, 64, 48, "yuv420p", seed=5))
+    path = maker.write_video(tmp_path / "nv12.nut", planes, "rawvideo", "yuv420p", enc_pix_fmt="nv12")
+    info, frames = _read_all(path)
+    assert (info.pix_fmt, info.source_pix_fmt) == ("yuv420p", "nv12")
+    for frame, want in zip(frames, planes, strict=True):
+        for got, plane in zip(frame.planes, want, strict=True):
+            np.testing.assert_array_equal(got, plane)
+
+
+def test_packed_rgb_is_read_as_gbrp(tmp_path):
+    rng = np.random.default_rng(4)
+    rgb = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
+    path = tmp_path / "rgb.nut"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("rawvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb24"
+        for i, image in enumerate(rgb):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info, frames = _read_all(path)
+    assert info.pix_fmt == "gbrp" and info.planes == ("g", "b", "r")
+    g, b, r = frames[1].planes
+    np.testing.assert_array_equal(np.stack([r, g, b], axis=-1), rgb[1])
+    np.testing.assert_array_equal(to_rgb(frames[1], info), rgb[1])
+
+
+def test_full_range_yuvj_keeps_its_values(tmp_path):
+    """MJPEG decodes to full-range yuvj420p: its planes are scored as they are, as yuv420p."""
+    planes = list(maker.pattern_frames(2, 64, 48, "yuv420p", seed=6))
+    path = maker.write_video(tmp_path / "full.mkv", planes, "mjpeg", "yuv420p", enc_pix_fmt="yuvj420p",
+                             options={"q:v": "2"})
+    info, frames = _read_all(path)
+    assert (info.pix_fmt, info.color_range, info.source_pix_fmt) == ("yuv420p", "pc", "yuvj420p")
+    with av.open(str(path)) as container:
+        decoded = next(container.decode(video=0))
+        assert decoded.format.name == "yuvj420p"
+        stacked = decoded.to_ndarray()
+    np.testing.assert_array_equal(frames[0].planes[0], stacked[:48])

@@ -123,6 +123,13 @@ def test_vfssim_reproduces_the_x86_build_at_any_thread_count(quirk_clips, size, 
     assert state.exact
 
 
+def test_quirk_applies_to_the_widths_it_should():
+    assert VfSsim.quirk_applies([(144, 176), (72, 88), (72, 88)], 8)  # chroma 88: 22 blocks
+    assert VfSsim.quirk_applies([(96, 168), (48, 84), (48, 84)], 8)  # luma 168: 42 blocks
+    assert not VfSsim.quirk_applies([(1080, 1920), (540, 960), (540, 960)], 8)
+    assert not VfSsim.quirk_applies([(144, 176), (72, 88), (72, 88)], 10)  # the C path
+
+
 def test_vfssim_without_x86_is_the_c_code(video_clips):  # noqa: F811
     state = VfSsim(threads=3, x86=False)
     with _open(video_clips, "ref_yuv") as a, _open(video_clips, "dist_yuv") as b:

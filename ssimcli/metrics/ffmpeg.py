@@ -221,6 +221,13 @@ class VfSsim:
         self._temp: list[np.ndarray] = []
         self._unknown: list[np.ndarray] = []
 
+    @staticmethod
+    def quirk_applies(plane_sizes: Sequence[tuple[int, int]], bit_depth: int) -> bool:
+        """Whether the x86 build's values differ from the C code's for planes of these (h, w) sizes:
+        8-bit with some plane ``(w >> 2) % 4 == 2``. Only then do the thread count and feeding
+        every frame (all planes, in order) matter; elsewhere `ssim_plane` per plane is the same."""
+        return bit_depth <= 8 and any((w >> 2) % 4 == 2 and (h >> 2) >= 2 for h, w in plane_sizes)
+
     def frame(self, reference: Sequence[np.ndarray], distorted: Sequence[np.ndarray], max_value: int
               ) -> list[float]:
         """The per-plane values of one frame (planes in the format's order, luma first)."""

@@ -159,7 +159,9 @@ def make_clip_set(directory: Path, *, frames: int = 24, width: int = 160, height
     ``ref_h264`` (near-lossless H.264), ``dist_ffv1`` (lossless copy of the decoded H.264),
     ``ref_y4m`` / ``dist_y4m``, ``ref_yuv`` / ``dist_yuv`` (raw yuv420p), ``ref10_ffv1`` /
     ``dist10_ffv1`` (yuv420p10le FFV1), ``ref10_yuv`` / ``dist10_yuv`` (raw yuv420p10le),
-    ``dist10_hevc`` (libx265 10-bit, when the build has it), ``ref444_yuv`` / ``dist444_yuv``,
+    ``dist10_hevc`` (libx265 10-bit, when the build has it), ``dist_vp9`` (libvpx, WebM, against
+    ``ref_ffv1``), ``ref422_10_ffv1`` / ``dist422_10_prores`` (yuv422p10le, ProRes 422 Proxy),
+    ``ref444_yuv`` / ``dist444_yuv``,
     ``ref_gray_yuv`` / ``dist_gray_yuv``, ``offset2_ffv1`` (two extra frames first, then the
     reference), ``small_h264`` (the distorted clip at another size), ``identical_ffv1`` (the
     reference again).
@@ -190,6 +192,15 @@ def make_clip_set(directory: Path, *, frames: int = 24, width: int = 160, height
         out["dist10_hevc"] = write_video(d / "dist10_hevc.mkv", ref10, "libx265", "yuv420p10le",
                                          options={"crf": "34", "preset": "fast",
                                                   "x265-params": "log-level=error:pools=1:frame-threads=1"})
+    if has_encoder("libvpx-vp9"):
+        out["dist_vp9"] = write_video(d / "dist_vp9.webm", ref8, "libvpx-vp9", "yuv420p",
+                                      options={"crf": "40", "b:v": "0", "cpu-used": "8", "deadline": "realtime",
+                                               "threads": "1"})
+    ref422 = list(pattern_frames(frames, width, height, "yuv422p10le", seed=12))
+    out["ref422_10_ffv1"] = write_video(d / "ref422_10_ffv1.mkv", ref422, "ffv1", "yuv422p10le")
+    if has_encoder("prores_ks"):
+        out["dist422_10_prores"] = write_video(d / "dist422_10_prores.mov", ref422, "prores_ks", "yuv422p10le",
+                                               options={"profile": "0"})
     ref444 = list(pattern_frames(frames, width, height, "yuv444p", seed=4))
     out["ref444_yuv"] = write_raw(d / "ref444.yuv", ref444)
     out["dist444_yuv"] = write_raw(d / "dist444.yuv", noisy(ref444, 8, seed=5, sigma=5.0))

@@ -30,6 +30,8 @@ PAIRS = [
     ("ref10_ffv1", "dist10_ffv1"),  # 10-bit 4:2:0 FFV1 (the 16-bit path)
     ("ref10_yuv", "dist10_yuv"),    # raw yuv420p10le
     ("ref10_ffv1", "dist10_hevc"),  # 10-bit HEVC, when libx265 is in PyAV's build
+    ("ref_ffv1", "dist_vp9"),       # VP9 in WebM
+    ("ref422_10_ffv1", "dist422_10_prores"),  # 10-bit 4:2:2 ProRes in MOV
     ("ref_gray10_yuv", "dist_gray10_yuv"),  # one 10-bit plane
     ("ref_ffv1", "identical_ffv1"),  # identical: SSIM 1, dB inf, PSNR inf
 ]

@@ -22,10 +22,17 @@ the plane's area in double; `psnr_db` is its ``10 * log10(max**2 / mse)`` (``inf
 planes, which ffmpeg prints as ``inf``), and ``psnr_avg`` is `psnr_db` of the area-weighted MSE
 with ``max`` the rounded area-weighted mean of the planes' maxima (the same ``max`` for YUV).
 
-Everything is vectorised with NumPy: block sums as strided adds of 4 rows and 4 columns, the
-windows as two shifted adds, the window formula on whole arrays. The order of the
-floating-point additions matters only where ffmpeg sums in float (the 16-bit rows), and there
-it is kept (a sequential `numpy.cumsum` in float32); integer sums are exact in any order.
+That is ffmpeg's C code, and what its x86 build prints for most sizes; where a plane's rows have
+``4k + 1`` windows the x86 build differs (a remainder bug in its SSE4 row routine) and `VfSsim`
+reproduces it, frame after frame, for a given filter thread count.
+
+Two implementations, bit-identical (the tests compare them): the compiled ``_ffssim`` module
+(plain C, 2.3 ms for the three planes of a 1080p 4:2:0 8-bit frame, SSIM and MSE, 6.9 ms at 10
+bits, one core) and NumPy where it is not built (about 45 ms): block sums as strided adds of 4
+rows and 4 columns, the windows as two shifted adds, the window formula on whole arrays. The
+order of the floating-point additions matters only where ffmpeg sums in float (the 16-bit
+rows), and there it is kept (a sequential `numpy.cumsum` in float32); integer sums are exact in
+any order.
 """
 
 from __future__ import annotations

@@ -207,6 +207,7 @@ class _RawSource(VideoSource):
     def __iter__(self) -> Iterator[VideoFrame]:
         sizes = self.info.plane_sizes
         fps = self.info.fps
+        self._file.seek(0)
         for index in range(self.info.frame_count or 0):
             planes = []
             for (h, w), count in zip(sizes, self._counts, strict=True):

@@ -314,6 +314,10 @@ def corrupt_files() -> Iterator[PngCase]:
                                   "xhuge0g08": (2**31 - 1, 2**31 - 1), "xbigw0g08": (2**31, 1),
                                   "xwide0g08": (1 << 30, 1 << 30)}.items():
         yield PngCase(name, _raw_png(ihdr(width, height, 8, 0), b"\x00" * 9))
+    # Bombs: a few bytes of image data under a header of 256 MB (the reader's in-memory limit)
+    # and of 400 MB (read in pieces).
+    yield PngCase("xbmbn6a08", _raw_png(ihdr(8000, 8000, 8, 6), b"\x00" * 4096, level=9))
+    yield PngCase("xbmbn0g08", _raw_png(ihdr(20000, 20000, 8, 0), b"\x00" * 4096, level=9))
     for name, good in (("g08", grey8), ("c08", rgb8), ("a16", rgba16)):
         stream_at = good.index(b"IDAT") + 4
         for cut in sorted({sig, sig + 5, sig + 12, sig + 20, sig + 25, stream_at,

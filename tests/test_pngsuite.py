@@ -191,3 +191,24 @@ def test_every_corrupt_file_is_a_clean_error(name: str, tmp_path: Path) -> None:
         read_raw(path)
     assert info.value.path == str(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["xbmbn6a08", "xbmbn0g08", "xhuge0g08", "xwide0g08"])
+def test_a_small_file_claiming_a_huge_image_allocates_nothing(name: str) -> None:
+    # Deflate inflates at most 1032 times: a few kilobytes cannot fill 256 MB, and the reader
+    # says so before it allocates the pixels (it used to allocate them, then find the data
+    # short).
+    import tracemalloc
+
+    data = _corrupt()[name].data
+    tracemalloc.start()
+    try:
+        for decode in (png.decode, lambda data: png.decode_file(io.BytesIO(data))):
+            try:
+                assert decode(data) is None
+            except png.CorruptPng:
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20

@@ -62,6 +62,7 @@ def decode(data: bytes | memoryview) -> np.ndarray | None:
         return None
     shape = _Geometry.of(header)
     expected = _inflated_bytes(header)
+    _check_fillable(expected, len(stream))
     import imagecodecs
 
     # One buffer: inflated into, then unfiltered in place; the pixels are its first
@@ -99,6 +100,9 @@ def decode_file(handle: BinaryIO) -> np.ndarray | None:
     if header is None:
         return None
     shape = _Geometry.of(header)
+    remaining = _remaining_bytes(handle)
+    if remaining is not None:
+        _check_fillable(_inflated_bytes(header), remaining)
     try:
         pixels = np.empty((shape.height, shape.width, shape.channels), dtype=shape.dtype)
     except MemoryError:  # a header no file of this kind can fill (the caller checks limits)
@@ -120,6 +124,28 @@ def decode_file(handle: BinaryIO) -> np.ndarray | None:
     if not inflater.eof or rows.done != shape.height or rows.pending:
         raise CorruptPng("image data shorter or longer than the header says")
     return shape.finish(pixels)
+
+
+# Deflate codes at most 258 bytes in 2 bits: no stream inflates to more than 1032 times its size.
+_MAX_INFLATE_RATIO = 1032
+
+
+def _check_fillable(inflated: int, compressed: int) -> None:
+    """`CorruptPng` where ``compressed`` bytes of image data cannot hold the ``inflated`` bytes
+    the header says (a few-byte file claiming gigapixels), before anything is allocated."""
+    if inflated > _MAX_INFLATE_RATIO * compressed + 1024:
+        raise CorruptPng("image data too short for the size in the header")
+
+
+def _remaining_bytes(handle: BinaryIO) -> int | None:
+    """How many bytes ``handle`` holds after its position, or ``None`` (not seekable)."""
+    try:
+        here = handle.tell()
+        end = handle.seek(0, 2)
+        handle.seek(here)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return max(0, end - here)
 
 
 def _inflate(pieces: Iterable[bytes], inflater: Any, rows: _RowSink) -> None:

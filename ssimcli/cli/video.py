@@ -113,7 +113,24 @@ def video(reference: str, distorted: str, **kwargs: Any) -> None:
     CS, Gaussian L1, SSIM-L1 and PSNR (MS-SSIM with --ms-ssim), and the worst frame. With
     --preset ffmpeg only SSIM (and its dB) and PSNR exist, computed as ffmpeg's filters do.
     """
-    sys.exit(VideoCommand(reference, distorted, kwargs).run())
+    try:
+        sys.exit(VideoCommand(reference, distorted, kwargs).run())
+    finally:
+        _quiet_ffmpeg_log()
+
+
+def _quiet_ffmpeg_log() -> None:
+    """Hand FFmpeg's log back to no callback before the decoders are freed.
+
+    The decoders' error log is captured through PyAV's Python callback, which takes the GIL
+    for every message; a frame-threaded decoder freed by the garbage collector (at exit, with
+    the GIL held) waits for worker threads that wait for the GIL to log: the process would
+    hang at exit. Without the callback they log nowhere and exit at once.
+    """
+    if "av.logging" in sys.modules:
+        import av.logging
+
+        av.logging.set_level(None)
 
 
 class VideoCommand:

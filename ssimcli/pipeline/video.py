@@ -316,8 +316,12 @@ class _Stream:
         while self.next() is not None:
             pass
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the decoding thread and wait for it; False if it is still inside the decoder."""
         self.reader.stop()
+        if self.reader.is_alive() and self.reader is not threading.current_thread():
+            self.reader.join(timeout)
+        return not self.reader.is_alive()
 
 
 # --------------------------------------------------------------------------- inputs
@@ -523,8 +527,19 @@ class VideoComparison:
 
     def __init__(self, reference: Any, distorted: Any, options: VideoOptions) -> None:
         self.options = options
-        self.reference, ref_frames, self._ref_handle = _source(reference, "reference", options)
-        self.distorted, dist_frames, self._dist_handle = _source(distorted, "distorted", options)
+        self._handles: list[Any] = []
+        self._streams: list[_Stream] = []
+        try:
+            self._start(reference, distorted, options)
+        except BaseException:
+            self.close()  # a decoder left to the garbage collector can hang the interpreter's exit
+            raise
+
+    def _start(self, reference: Any, distorted: Any, options: VideoOptions) -> None:
+        self.reference, ref_frames, handle = _source(reference, "reference", options)
+        self._handles.append(handle)
+        self.distorted, dist_frames, handle = _source(distorted, "distorted", options)
+        self._handles.append(handle)
         self._check_geometry()
         wanted = options.planes or self.reference.planes
         missing = [p for p in wanted if p not in self.reference.planes]
@@ -545,9 +560,11 @@ class VideoComparison:
         self.error: dict[str, Any] | None = None
         self.stopped_early = False
         self.warnings: list[str] = []
-        self._ref_stream = _Stream(self.reference, ref_frames)
-        self._dist_stream = _Stream(self.distorted, dist_frames)
         self._done = False
+        self._ref_stream = _Stream(self.reference, ref_frames)
+        self._streams.append(self._ref_stream)
+        self._dist_stream = _Stream(self.distorted, dist_frames)
+        self._streams.append(self._dist_stream)
 
     def _check_geometry(self) -> None:
         ref, dist = self.reference, self.distorted
@@ -684,12 +701,16 @@ class VideoComparison:
         return self.scorer.maps(_frame_planes(ref)[0], _frame_planes(dist)[0])
 
     def close(self) -> None:
-        for stream in (self._ref_stream, self._dist_stream):
-            stream.close()
-        for handle in (self._ref_handle, self._dist_handle):
+        """Stop the decoder threads, then close the videos this comparison opened (a video
+        is closed only once its thread has left the decoder)."""
+        stopped = all([stream.close() for stream in self._streams])
+        if not stopped:
+            return  # a decoder still busy: closing its file under it would crash
+        for handle in self._handles:
             closer = getattr(handle, "close", None)
             if closer is not None:
                 closer()
+        self._handles = []
 
     def __enter__(self) -> VideoComparison:
         return self

@@ -191,3 +191,34 @@ def test_default_gaussian_ssim_per_plane_matches_scikit_image(video_clips, ref, 
                 # As pipeline/video.py calls it: native integers, divided by the peak inside.
                 got = compute(x, y, params, data_range=1.0, divisor=float(data_range))
                 assert got.ssim == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.skipif(ff._native is None, reason="the compiled _ffssim module is not built")
+@pytest.mark.parametrize("max_value", [255, 1023, 4095, 65535])
+def test_compiled_and_numpy_sums_are_bit_identical(monkeypatch, max_value):
+    """Random planes of odd sizes, extreme values included, views with row padding."""
+    rng = np.random.default_rng(max_value)
+    dtype = np.uint8 if max_value == 255 else np.uint16
+    for h, w in [(8, 8), (11, 13), (37, 90), (64, 171)]:
+        a = rng.integers(0, max_value + 1, (h, w + 3)).astype(dtype)[:, :w]  # rows padded
+        b = np.clip(a.astype(np.int64) + rng.integers(-40, 41, (h, w)), 0, max_value).astype(dtype)
+        a[:2] = max_value
+        b[:1] = 0
+        for drop_last in (False, True):
+            native = ff.row_sums(a, b, max_value, drop_last=drop_last)
+            monkeypatch.setattr(ff, "_FORCE_NUMPY", True)
+            numpy_ = ff.row_sums(a, b, max_value, drop_last=drop_last)
+            mse = mse_plane(a, b)
+            monkeypatch.setattr(ff, "_FORCE_NUMPY", False)
+            assert native.tobytes() == numpy_.tobytes()
+            assert mse_plane(a, b) == mse
+
+
+def test_bad_planes_are_value_errors():
+    a = np.zeros((16, 16), np.uint8)
+    with pytest.raises(ValueError, match="same shape"):
+        ssim_plane(a, np.zeros((16, 8), np.uint8), 255)
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        ssim_plane(a, a.astype(np.uint16), 255)
+    with pytest.raises(ValueError, match="max_value 255"):
+        ssim_plane(a, a, 1023)

@@ -221,6 +221,9 @@ def test_damaged_middle_frame(video_clips, tmp_path, threads):  # noqa: F811
     assert index == 10 if threads == 1 else 8 <= index <= 10
     assert seen == list(range(index)) and isinstance(info.value, InputError)
     assert str(info.value).startswith(f"{path}: frame {index}: damaged")
+    # strict=False: every frame, as the decoder concealed it.
+    with open_video(path, threads=threads, strict=False) as source:
+        assert sum(1 for _ in source) == FRAMES
 
 
 # ---- streaming ----------------------------------------------------------------------------

@@ -240,9 +240,10 @@ def _target_format(name: str, forced: str | None) -> tuple[str | None, str]:
 
 
 class _PyAVSource(VideoSource):
-    def __init__(self, path: str, pix_fmt: str | None, threads: int | None) -> None:
+    def __init__(self, path: str, pix_fmt: str | None, threads: int | None, strict: bool = True) -> None:
         import av
 
+        self._strict = strict
         try:
             self._container = av.open(path, mode="r", metadata_errors="ignore")
         except av.error.FileNotFoundError:
@@ -298,7 +299,7 @@ class _PyAVSource(VideoSource):
         codec = self._stream.codec_context.codec.name
         for packet in self._container.demux(self._stream):
             frames = packet.decode()
-            errors = [m for level, m in _ERRORS.take(codec) if level <= av.logging.ERROR]
+            errors = [m for level, m in _ERRORS.take(codec) if level <= av.logging.ERROR and self._strict]
             if errors and pending is None:
                 pending = "; ".join(m for m in errors if m)[:200] or "decoder error"
             for frame in frames:
@@ -427,7 +428,7 @@ def _reason(exc: BaseException | str) -> str:
 
 
 def open_video(path: str | Path, *, size: tuple[int, int] | None = None, pix_fmt: str | None = None,
-               threads: int | None = None, fps: float | None = None) -> VideoSource:
+               threads: int | None = None, fps: float | None = None, strict: bool = True) -> VideoSource:
     """Open a video file for frame-by-frame reading.
 
     Parameters
@@ -441,6 +442,12 @@ def open_video(path: str | Path, *, size: tuple[int, int] | None = None, pix_fmt
         planar format to convert the decoded frames into.
     threads : int, optional
         Decoder threads (``None``: FFmpeg's automatic choice).
+    strict : bool
+        A frame the decoder reports damage in (an error in its log: a failed slice CRC, lost
+        macroblocks it concealed) is a `VideoFrameError`; ``False`` scores such frames as decoded
+        (only a decoder that fails outright stops the source). Damage is reported at the frame
+        the packet's decoding returned, exact with ``threads=1`` for intra-only codecs and up to
+        a few frames early with frame threads.
     fps : float, optional
         Frame rate of raw video, for presentation times (raw files do not say).
 
@@ -466,7 +473,7 @@ def open_video(path: str | Path, *, size: tuple[int, int] | None = None, pix_fmt
         if not os.path.isfile(name):
             raise InputError(name, "no such file" if not os.path.exists(name) else "not a regular file")
         return _RawSource(name, width, height, pix_fmt or "yuv420p", fps)
-    return _PyAVSource(name, pix_fmt, threads)
+    return _PyAVSource(name, pix_fmt, threads, strict)
 
 
 def _known_formats(raw: bool) -> set[str]:

@@ -244,6 +244,7 @@ class _PyAVSource(VideoSource):
         import av
 
         self._strict = strict
+        self._closed = True  # until the error log is taken
         try:
             self._container = av.open(path, mode="r", metadata_errors="ignore")
         except av.error.FileNotFoundError:
@@ -253,7 +254,10 @@ class _PyAVSource(VideoSource):
         try:
             self._setup(path, pix_fmt, threads)
         except BaseException:
-            self._container.close()
+            if self._closed:  # failed before the error log was taken
+                self._container.close()
+            else:
+                self.close()
             raise
 
     def _setup(self, path: str, pix_fmt: str | None, threads: int | None) -> None:
@@ -268,6 +272,7 @@ class _PyAVSource(VideoSource):
         self._path = path
         self._expected = _expected_frames(self._container, stream)
         _ERRORS.start()
+        self._closed = False
         self._frames = self._decode()
         self._first = self._next_frame(0)
         if self._first is None:
@@ -346,7 +351,14 @@ class _PyAVSource(VideoSource):
             frame = self._next_frame(index)
 
     def close(self) -> None:
-        self._container.close()
+        if self._closed:
+            return
+        self._closed = True
+        _ERRORS.closing()
+        try:
+            self._container.close()
+        finally:
+            _ERRORS.closed()
 
 
 def _expected_frames(container: Any, stream: Any) -> tuple[int, int] | None:
@@ -374,37 +386,68 @@ def _tag_seconds(text: str | None) -> float | None:
 
 
 class _ErrorLog:
-    """FFmpeg's error-level messages, captured from every thread for the life of the process
+    """FFmpeg's error-level messages, captured from every thread while a PyAV source is open,
     and sorted by the logging context's name (a decoder logs under its codec's name).
 
     Frame-threaded decoders log from their worker threads, between the calls that decode, so
-    the capture stays open; each source takes its decoder's messages after each packet. Two
-    open sources of one codec share a name: a message is then the first taker's (a damaged
-    frame may be blamed on the other file only if both decode the same codec at once).
-    Messages never reach stderr: ``libav`` logs go to a NullHandler while this is on.
+    the capture stays open from the first source's opening to the last one's closing; each
+    source takes its decoder's messages after each packet. Two open sources of one codec share
+    a name: a message is then the first taker's (a damaged frame may be blamed on the other file
+    only if both decode the same codec at once). Messages never reach stderr (``libav`` logs go
+    to a NullHandler). PyAV's callback takes the GIL for each error message, and a decoder
+    being freed (with the GIL held) waits for its threads: so the callback is off while a
+    source closes, after the last one has closed, and at exit.
     """
 
     def __init__(self) -> None:
         self._logs: list[Any] | None = None
         self._by_name: dict[str, list[tuple[int, str]]] = {}
         self._capture: Any = None
+        self._users = 0
+        self._hooked = False
 
     def start(self) -> None:
-        if self._logs is not None:
-            return
-        import logging
-
         import av.logging
 
-        level = av.logging.get_level()
-        if level is None or level < av.logging.ERROR:  # quieter than errors (PANIC, FATAL)
-            av.logging.set_level(av.logging.ERROR)
+        self._users += 1
+        self._on()
+        if self._logs is not None:
+            return
+        import atexit
+        import logging
+
         av.logging.set_skip_repeated(False)  # a repeated message is a second damaged frame
         libav = logging.getLogger("libav")
         libav.addHandler(logging.NullHandler())
         libav.propagate = False
         self._capture = av.logging.Capture(local=False)
         self._logs = self._capture.__enter__()
+        if not self._hooked:
+            atexit.register(self._off)
+            self._hooked = True
+
+    @staticmethod
+    def _on() -> None:
+        import av.logging
+
+        level = av.logging.get_level()
+        if level is None or level < av.logging.ERROR:  # quieter than errors (PANIC, FATAL)
+            av.logging.set_level(av.logging.ERROR)
+
+    @staticmethod
+    def _off() -> None:
+        import av.logging
+
+        av.logging.set_level(None)
+
+    def closing(self) -> None:
+        """Before a source's decoder is freed: no callback that would need the GIL."""
+        self._off()
+
+    def closed(self) -> None:
+        self._users = max(0, self._users - 1)
+        if self._users:
+            self._on()
 
     def take(self, name: str) -> list[tuple[int, str]]:
         logs = self._logs

@@ -51,11 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pairs import write_pair  # noqa: E402
 
-from ssimcli.io.decode import load_image
-from ssimcli.metrics import compute, params_for
-from ssimcli.metrics.core import maps_from_moments, moment_planes, reference_filter
-from ssimcli.metrics.params import effective_window
-from ssimcli.pipeline.prepare import prepare_pair
+from ssimcli.io.decode import load_image  # noqa: E402
+from ssimcli.metrics import compute, params_for  # noqa: E402
+from ssimcli.metrics.core import maps_from_moments, moment_planes, reference_filter  # noqa: E402
+from ssimcli.metrics.params import effective_window  # noqa: E402
+from ssimcli.pipeline.prepare import prepare_pair  # noqa: E402
 
 SIZES = {"512": (512, 512, 3), "1080p": (1080, 1920, 3), "4k": (2160, 3840, 3)}
 HUGE = ("16k-grey", (16384, 16384, 1))

@@ -18,10 +18,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ssimcli.errors import UsageError
-from ssimcli.metrics import compute, params_for, resolve_backend
-from ssimcli.pipeline.prepare import prepare_pair
-from ssimcli.pipeline.score import load_pair
+from ssimcli.errors import ParameterError  # noqa: E402
+from ssimcli.metrics import compute, params_for, resolve_backend  # noqa: E402
+from ssimcli.pipeline.prepare import prepare_pair  # noqa: E402
+from ssimcli.pipeline.score import load_pair  # noqa: E402
 
 SAMPLE_PAIRS = [
     ("astronaut.png", "astronaut_jpeg.jpg"),
@@ -70,7 +70,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         gpu = resolve_backend("cuda")
-    except UsageError as exc:
+    except ParameterError as exc:
         print(f"no GPU check: {exc}")
         return 0
     import cupy

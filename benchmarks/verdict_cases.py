@@ -18,12 +18,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from ui_screens import CASES, write_case  # noqa: E402
 
-from ssimcli.metrics.pixeldiff import changed_pixels
-from ssimcli.metrics.windows import map_weights, worst_window
-from ssimcli.options import CompareOptions
-from ssimcli.pipeline.check import check_pair, resolve_rules
-from ssimcli.pipeline.prepare import prepare_pair
-from ssimcli.pipeline.score import compare_loaded, load_pair
+from ssimcli.metrics.pixeldiff import changed_pixels  # noqa: E402
+from ssimcli.metrics.windows import map_weights, worst_window  # noqa: E402
+from ssimcli.options import CompareOptions  # noqa: E402
+from ssimcli.pipeline.check import check_pair, resolve_rules  # noqa: E402
+from ssimcli.pipeline.prepare import prepare_pair  # noqa: E402
+from ssimcli.pipeline.score import compare_loaded, load_pair  # noqa: E402
 
 
 def main() -> None:

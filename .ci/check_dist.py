@@ -6,7 +6,8 @@
   kernel's C sources (and CHANGELOG.md where the checkout has one);
 * the wheel holds every file of the package that git tracks (a subpackage without an
   ``__init__.py`` or an asset that package-data misses shows up here), and no C sources;
-* the wheel holds the compiled kernel, ``ssimcli/metrics/_native.*`` (unless ``--no-native``).
+* the wheel holds the compiled kernels, ``ssimcli/metrics/_native.*`` and ``_ffssim.*`` (unless
+  ``--no-native``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ SDIST_NEEDS = [
     "MANIFEST.in",
     "ssimcli/metrics/_native.c",
     "ssimcli/metrics/_native_tile.h",
+    "ssimcli/metrics/_ffssim.c",
 ]
+#: The compiled extensions a wheel built with a compiler carries.
+KERNELS = ("_native", "_ffssim")
 NOT_IN_WHEEL = (".c", ".h")
 
 
@@ -71,11 +75,12 @@ def main() -> None:
                 problems.append(f"wheel {wheel.name}: C source {name} shipped")
         elif not shipped:
             problems.append(f"wheel {wheel.name}: no {name}")
-    kernels = [n for n in in_wheel if n.startswith("ssimcli/metrics/_native.") and n.endswith((".so", ".pyd"))]
+    kernels = [n for n in in_wheel if n.startswith("ssimcli/metrics/_") and n.endswith((".so", ".pyd"))]
     if args.no_native and kernels:
         problems.append(f"wheel {wheel.name}: a kernel {kernels} in a build meant to have none")
-    if not args.no_native and not kernels:
-        problems.append(f"wheel {wheel.name}: no compiled ssimcli/metrics/_native kernel")
+    for kernel in () if args.no_native else KERNELS:
+        if not any(n.startswith(f"ssimcli/metrics/{kernel}.") for n in kernels):
+            problems.append(f"wheel {wheel.name}: no compiled ssimcli/metrics/{kernel} kernel")
 
     for problem in problems:
         print(f"check_dist: {problem}", file=sys.stderr)

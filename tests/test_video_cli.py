@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from conftest import _cli_command
 from skimage.metrics import structural_similarity
-from video_fixtures import RAW_ARGS, ffmpeg_stats, maker, parse_stats, video_clips  # noqa: F401
+from video_fixtures import RAW_ARGS, ffmpeg_stats, have_ffmpeg, maker, parse_stats, video_clips  # noqa: F401
 
 W, H = 160, 96
 
@@ -69,6 +69,23 @@ def test_stats_files_are_ffmpeg_s_own(run_cli, video_clips, tmp_path):  # noqa: 
     first = ssim_file.read_text().splitlines()[0]
     assert first.startswith("n:1 Y:") and " U:" in first and " V:" in first and " All:" in first
     assert psnr_file.read_text().splitlines()[0].startswith("n:1 mse_avg:")
+
+
+@pytest.mark.skipif(not have_ffmpeg(), reason="no ffmpeg binary (apt-get install ffmpeg)")
+@pytest.mark.parametrize("size", [(176, 144), (720, 64)])
+def test_stats_file_is_the_x86_build_s_where_its_rows_differ(run_cli, tmp_path, size):
+    # Chroma 88 or 360 pixels wide: rows of 4k + 1 windows, where ffmpeg's x86 build prints
+    # other values than its C code, depending on its default filter thread count.
+    w, h = size
+    ref = list(maker.pattern_frames(5, w, h, "yuv420p", seed=w))
+    a = maker.write_raw(tmp_path / "ref.yuv", ref)
+    b = maker.write_raw(tmp_path / "dist.yuv", maker.noisy(ref, 8, seed=h, sigma=9.0))
+    result = run_cli("video", a, b, "--size", f"{w}x{h}", "--preset", "ffmpeg", "--stats-file",
+                     tmp_path / "s.log", "--format", "json")
+    assert result.returncode == 0, result
+    raw = ((w, h), "yuv420p")
+    assert parse_stats((tmp_path / "s.log").read_text()) == ffmpeg_stats(
+        a, b, "ssim", ref_raw=raw, dist_raw=raw, use_binary=True)
 
 
 def test_raw_input_scores_as_the_same_frames_in_a_container(run_cli, video_clips, tmp_path):  # noqa: F811

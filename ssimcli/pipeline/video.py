@@ -418,9 +418,13 @@ class Scorer:
         smallest = ms_ssim_min_size(options.compare.params)
         self.ms_planes = {p for p, i in zip(planes, indices, strict=True)
                           if options.compare.ms_ssim and min(sizes[i]) >= smallest}
+        self.vf_ssim = _x86_vf_ssim(sizes, self.peak) if options.ffmpeg else None
+        self._frame_ssim: list[float] = []
 
     def score(self, reference: tuple[np.ndarray, ...], distorted: tuple[np.ndarray, ...]
               ) -> dict[str, dict[str, float | None]]:
+        if self.vf_ssim is not None:  # every plane, frame after frame, as the x86 filter does
+            self._frame_ssim = self.vf_ssim.frame(reference, distorted, int(self.peak))
         scores = {plane: (self._ffmpeg if self.options.ffmpeg else self._engine)(
             plane, reference[i], distorted[i]) for plane, i in zip(self.planes, self.indices,
                                                                    strict=True)}
@@ -441,7 +445,10 @@ class Scorer:
         from ssimcli.metrics import ffmpeg
 
         peak = int(self.peak)
-        ssim = ffmpeg.ssim_plane(x, y, peak)
+        if self.vf_ssim is not None:
+            ssim = self._frame_ssim[self.indices[self.planes.index(plane)]]
+        else:
+            ssim = ffmpeg.ssim_plane(x, y, peak)
         mse = ffmpeg.mse_plane(x, y)
         return {"ssim": ssim, "ssim_db": ffmpeg.ssim_db(ssim), "psnr": ffmpeg.psnr_db(mse, peak),
                 "mse": mse}
@@ -469,6 +476,20 @@ class Scorer:
                          divisor=self.peak, return_maps=True, threads=self.options.threads)
         assert result.maps is not None
         return {name: np.asarray(result.maps[name])[..., 0] for name in ("ssim", "l1")}
+
+
+def _x86_vf_ssim(sizes: tuple[tuple[int, int], ...], peak: float) -> Any:
+    """`VfSsim` where ffmpeg's x86 build prints other values than its C code (8-bit planes with
+    rows of 4k + 1 windows), at the filter's default thread count for this machine; else None
+    (`ssim_plane` per plane is then the same)."""
+    import os
+
+    from ssimcli.metrics.ffmpeg import VfSsim, ffmpeg_default_threads
+
+    if not VfSsim.quirk_applies(sizes, 8 if peak <= 255 else 16):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return VfSsim(threads=ffmpeg_default_threads(cpus))
 
 
 def best_offset(reference: list[np.ndarray], distorted: list[np.ndarray], window: int

@@ -202,7 +202,8 @@ def describe_video_check(check: dict[str, Any]) -> str:
 def failing_frames_line(rule: str, frames: list[int], limit: int = 10) -> str:
     shown = ", ".join(str(f) for f in frames[:limit])
     more = f" and {len(frames) - limit} more" if len(frames) > limit else ""
-    return f"{rule.replace('_', '-')} failed on {len(frames)} frames: {shown}{more}"
+    noun = "frame" if len(frames) == 1 else "frames"
+    return f"{rule.replace('_', '-')} failed on {len(frames)} {noun}: {shown}{more}"
 
 
 def check_report(summary: dict[str, Any]) -> Any:

@@ -195,6 +195,7 @@ class VideoCommand:
                 for result in run.frames():
                     if run.sync is not None and not self.frames:
                         progress.print(_sync_line(run.sync))
+                        progress.total(run.expected_pairs())
                     frame = result.to_dict()
                     self.frames.append(frame)
                     self._stream(frame)
@@ -396,6 +397,9 @@ class _Bar:
     def advance(self) -> None:
         self.progress.advance(self.task)
 
+    def total(self, total: int | None) -> None:
+        self.progress.update(self.task, total=total)
+
     def print(self, line: str) -> None:
         from ssimcli.console import printable
 
@@ -413,6 +417,9 @@ class _NoBar:
         pass
 
     def advance(self) -> None:
+        pass
+
+    def total(self, total: int | None) -> None:
         pass
 
     def print(self, line: str) -> None:

@@ -603,8 +603,8 @@ class VideoComparison:
     def expected_pairs(self) -> int | None:
         """How many pairs will be scored, when both videos say their frame count."""
         counts = [getattr(s.info, "frame_count", None) for s in (self.reference, self.distorted)]
-        if None in counts or self.options.sync:
-            return None
+        if None in counts or (self.options.sync and self.sync is None):
+            return None  # (with sync: known once the offset is chosen)
         pairs = min(counts[0] - max(0, -self.offset), counts[1] - max(0, self.offset))  # type: ignore[operator]
         stop = pairs if self.options.stop is None else min(pairs, self.options.stop)
         return max(0, len(range(self.options.start, stop, self.options.every)))

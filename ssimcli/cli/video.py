@@ -161,9 +161,12 @@ class VideoCommand:
             from ssimcli.reports.video import plot_format
 
             plot_format(self.plot_path)
-        if self.format == "table" and self.output is None and self.streams_to_stdout():
-            raise UsageError("--stats-file - and --psnr-stats-file - need stdout: choose "
-                             "--format jsonl, json or csv with -o FILE, or a file for the stats")
+        from ssimcli.io.output import is_stdout
+
+        on_stdout = [p for p in (self.stats_path, self.psnr_path) if is_stdout(p)]
+        if on_stdout and (len(on_stdout) > 1 or self.output is None or is_stdout(self.output)):
+            raise UsageError("only one output can go to stdout ('-'): give the result "
+                             "-o FILE, or the stats files file names")
         self._guard()
         try:
             run = compare_videos(self.reference, self.distorted, self.options)
@@ -179,11 +182,6 @@ class VideoCommand:
         if stopped == "error":
             return int(ExitCode.BAD_INPUT)
         return int(ExitCode.OK if summary["passed"] else ExitCode.THRESHOLD_FAILED)
-
-    def streams_to_stdout(self) -> bool:
-        from ssimcli.io.output import is_stdout
-
-        return any(is_stdout(p) for p in (self.stats_path, self.psnr_path))
 
     def _score(self, run: Any) -> str | None:
         """Score every pair; returns ``"interrupted"``, ``"error"`` or None."""

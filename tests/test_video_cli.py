@@ -100,6 +100,10 @@ def test_raw_input_scores_as_the_same_frames_in_a_container(run_cli, video_clips
     y4m = _json(run_cli("video", video_clips["ref_y4m"], video_clips["dist_y4m"], "--preset", "ffmpeg",
                         "--format", "json"))
     assert [f["planes"] for f in json.loads(raw.stdout)["frames"]] == [f["planes"] for f in y4m["frames"]]
+    # one raw file beside a container: --size is the raw file's, the other is decoded
+    mixed = _json(run_cli("video", video_clips["ref_y4m"], video_clips["dist_yuv"], "--size", f"{w}x{h}",
+                          "--preset", "ffmpeg", "--format", "json"))
+    assert [f["planes"] for f in mixed["frames"]] == [f["planes"] for f in y4m["frames"]]
 
 
 def test_standard_preset_y_ssim_matches_scikit_image_on_decoded_planes(run_cli, video_clips):  # noqa: F811

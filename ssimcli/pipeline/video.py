@@ -336,10 +336,10 @@ def _frame_planes(item: Any) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(p) for p in item)
 
 
-def _open(path: str | Path, options: VideoOptions) -> tuple[FrameSource, Any]:
+def _open(path: str | Path, options: VideoOptions, raw: bool) -> tuple[FrameSource, Any]:
     from ssimcli.io.video import open_video
 
-    video = open_video(path, size=options.size, pix_fmt=options.pix_fmt,
+    video = open_video(path, size=options.size if raw else None, pix_fmt=options.pix_fmt,
                        threads=None)
     info = video.info
     return (FrameSource(str(path), info.width, info.height, tuple(info.planes),
@@ -369,9 +369,20 @@ def _from_iterable(name: str, frames: Iterable[Any]) -> tuple[FrameSource, Itera
     return FrameSource(name, int(width), int(height), names, sizes, max_value), chained()
 
 
-def _source(item: Any, name: str, options: VideoOptions) -> tuple[FrameSource, Iterable[Any], Any]:
+def _raw_inputs(reference: Any, distorted: Any) -> tuple[bool, bool]:
+    """Which inputs a frame size applies to: files named as raw video (``.yuv`` ...); when
+    neither is, both (a size then reads any file as raw)."""
+    from ssimcli.io.video import RAW_SUFFIXES
+
+    named = [isinstance(item, (str, Path)) and Path(item).suffix.lower() in RAW_SUFFIXES
+             for item in (reference, distorted)]
+    return (True, True) if not any(named) else (named[0], named[1])
+
+
+def _source(item: Any, name: str, options: VideoOptions, raw: bool = True
+            ) -> tuple[FrameSource, Iterable[Any], Any]:
     if isinstance(item, (str, Path)):
-        source, video = _open(item, options)
+        source, video = _open(item, options, raw)
         return source, video, video
     if hasattr(item, "info") and hasattr(item, "__iter__"):  # an open VideoSource
         info = item.info
@@ -557,9 +568,10 @@ class VideoComparison:
             raise
 
     def _start(self, reference: Any, distorted: Any, options: VideoOptions) -> None:
-        self.reference, ref_frames, handle = _source(reference, "reference", options)
+        raw = _raw_inputs(reference, distorted) if options.size else (True, True)
+        self.reference, ref_frames, handle = _source(reference, "reference", options, raw[0])
         self._handles.append(handle)
-        self.distorted, dist_frames, handle = _source(distorted, "distorted", options)
+        self.distorted, dist_frames, handle = _source(distorted, "distorted", options, raw[1])
         self._handles.append(handle)
         self._check_geometry()
         wanted = options.planes or self.reference.planes

@@ -28,6 +28,11 @@ _METRICS = tuple(s for s in METRIC_SETTINGS if s.name in _METRIC_NAMES)
 
 def _metric_options(func: Any) -> Any:
     for setting in reversed(_METRICS):
+        if setting.name == "data_range":  # a video's planes: the bit depth's peak, not the dtype's
+            func = click.option("--data-range", "data_range", type=float, default=None,
+                                help="Peak value of a plane [2**bits - 1 of the video: 255, "
+                                     "1023 for 10-bit].")(func)
+            continue
         func = click_option(setting, default_from_setting=False)(func)  # None: the preset's
     return func
 

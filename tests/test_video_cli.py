@@ -325,10 +325,11 @@ def test_a_corrupt_frame_keeps_what_was_scored_in_every_output(run_cli, corrupt_
     assert out.returncode == 2, out
     lines = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     frames, summary = lines[:-1], lines[-1]
-    # The damaged frame is 6; with frame threads the decoder may notice it a frame or two early
-    # (ssimcli.io.video), never late: what was scored is every frame before the one reported.
+    # The damaged frame is 6; with frame threads the decoder may notice it a few frames early
+    # (ssimcli.io.video: as many as it has threads), never late: what was scored is every frame
+    # before the one reported.
     bad_index = summary["error"]["frame"]
-    assert 4 <= bad_index <= 6
+    assert 1 <= bad_index <= 6
     assert f"frame {bad_index}" in out.stderr and "Traceback" not in out.stderr
     assert [x["frame"] for x in frames] == list(range(bad_index))
     assert summary["type"] == "summary" and not summary["complete"]
@@ -339,11 +340,11 @@ def test_a_corrupt_frame_keeps_what_was_scored_in_every_output(run_cli, corrupt_
     assert as_json.returncode == 2
     data = json.loads((tmp_path / "o.json").read_text())
     scored = data["summary"]["frames_scored"]
-    assert 4 <= scored <= 6 and len(data["frames"]) == scored == data["summary"]["error"]["frame"]
+    assert 1 <= scored <= 6 and len(data["frames"]) == scored == data["summary"]["error"]["frame"]
     as_csv = run_cli("video", ref, bad, "--format", "csv")
     assert as_csv.returncode == 2
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert 4 * 4 <= len(rows) <= 6 * 4 and len(rows) % 4 == 0
+    assert 4 <= len(rows) <= 6 * 4 and len(rows) % 4 == 0
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,9 @@ class VideoCommand:
         self.junit_path = kwargs.pop("junit_path")
         self.github = kwargs.pop("github")
         self.options = _build_options(kwargs, keep_worst=bool(self.maps_dir or self.html_path))
-        self.frames: list[dict[str, Any]] = []
+        self.frames: list[dict[str, Any]] = []  # kept only for the outputs made at the end
+        self.keep_frames = self.format in ("json", "csv") or bool(self.plot_path or self.html_path)
+        self.scored = 0
         self.streams: list[tuple[Any, Any]] = []
 
     # ------------------------------------------------------------------ the run
@@ -196,25 +198,27 @@ class VideoCommand:
         with _progress(run.expected_pairs()) as progress:
             try:
                 for result in run.frames():
-                    if run.sync is not None and not self.frames:
+                    if run.sync is not None and not self.scored:
                         progress.print(_sync_line(run.sync))
                         progress.total(run.expected_pairs())
                     frame = result.to_dict()
-                    self.frames.append(frame)
+                    if self.keep_frames:
+                        self.frames.append(frame)
+                    self.scored += 1
                     self._stream(frame)
                     progress.advance()
             except KeyboardInterrupt:
                 run.interrupted = True
                 progress.stop()
-                error(f"interrupted after {len(self.frames)} frames; writing what was scored")
+                error(f"interrupted after {self.scored} frames; writing what was scored")
                 return "interrupted"
             except SsimCliError as exc:
                 if run.error is None:
                     raise
                 progress.stop()
-                error(f"{exc}; writing the {len(self.frames)} frames scored before it")
+                error(f"{exc}; writing the {self.scored} frames scored before it")
                 return "error"
-            if run.sync is not None and not self.frames:
+            if run.sync is not None and not self.scored:
                 progress.print(_sync_line(run.sync))
         return None
 

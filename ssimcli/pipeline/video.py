@@ -21,6 +21,7 @@ import heapq
 import math
 import queue
 import threading
+from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -584,8 +585,11 @@ class VideoComparison:
         indices = tuple(self.reference.planes.index(p) for p in self.planes)
         self.scorer = Scorer(options, self.planes, indices, self.reference.plane_sizes,
                              self.reference.max_value)
-        self.results: list[dict[str, dict[str, float | None]]] = []
-        self.indices: list[int] = []
+        # Each plane's and metric's per-frame values, 8 bytes each (NaN: none), and the frames'
+        # indices: what pooling needs, without keeping a record per frame.
+        self._values: dict[tuple[str, str], array[float]] = {
+            (plane, metric): array("d") for plane in (*self.planes, ALL) for metric in options.metrics}
+        self.indices: array[int] = array("q")
         self._heap: list[tuple[float, int, WorstFrame]] = []
         self.offset = options.offset
         self.sync: dict[str, Any] | None = None
@@ -695,7 +699,9 @@ class VideoComparison:
                                self.reference.height, self.options.scaler)
         scores = self.scorer.score(_frame_planes(ref), _frame_planes(dist))
         result = FrameResult(pair, ref_index, dist_index, getattr(ref, "pts", None), scores)
-        self.results.append(scores)
+        for (plane, metric), values in self._values.items():
+            value = scores[plane].get(metric)
+            values.append(math.nan if value is None else value)
         self.indices.append(pair)
         self._keep_if_worst(result, ref, dist)
         return result
@@ -759,6 +765,10 @@ class VideoComparison:
 
     # ----------------------------------------------------------------- the summary
 
+    def values(self, plane: str, metric: str) -> list[float | None]:
+        """One metric of one plane for every frame scored, in order (None where it has none)."""
+        return [None if math.isnan(v) else v for v in self._values[(plane, metric)]]
+
     @property
     def summary(self) -> dict[str, Any]:
         """The pooled result of the frames scored so far (the JSON ``summary``)."""
@@ -767,21 +777,21 @@ class VideoComparison:
         for plane in planes:
             stats[plane] = {}
             for metric in self.options.metrics:
-                values = [scores[plane].get(metric) for scores in self.results]
+                values = self.values(plane, metric)
                 mses = None
                 if metric == "psnr":
-                    mses = [scores[plane].get("mse") or 0.0 for scores in self.results]
-                stats[plane][metric] = pooled_statistics(values, self.indices, metric,
+                    mses = [v or 0.0 for v in self.values(plane, "mse")]
+                stats[plane][metric] = pooled_statistics(values, list(self.indices), metric,
                                                          self.scorer.peak, mses)
         checks, failing = self.checks(stats)
         warnings = list(self.warnings)
-        if self._done and not self.results:
+        if self._done and not self.indices:
             warnings.append("no pair of frames was scored: the frames selected (and the "
                             "offset) lie beyond the end of the videos")
         return {
             "reference": self.reference.describe(),
             "distorted": self.distorted.describe(),
-            "frames_scored": len(self.results),
+            "frames_scored": len(self.indices),
             "complete": self._done and not self.interrupted and self.error is None,
             "interrupted": self.interrupted,
             "error": self.error,
@@ -833,7 +843,8 @@ class VideoComparison:
             if scope == "mean":
                 value = stats[ALL][metric]["mean"]
             else:
-                pairs = [(s[ALL][metric], i) for s, i in zip(self.results, self.indices, strict=True)]
+                pairs = [(v, i) for v, i in zip(self.values(ALL, metric), self.indices, strict=True)
+                         if v is not None]
                 failing[rule] = [i for v, i in pairs if v is not None and v < limit]
                 worst = min(pairs, key=lambda p: (p[0], p[1]), default=(None, None))
                 value, frame = worst

@@ -124,21 +124,9 @@ def video(reference: str, distorted: str, **kwargs: Any) -> None:
     try:
         sys.exit(VideoCommand(reference, distorted, kwargs).run())
     finally:
-        _quiet_ffmpeg_log()
+        from ssimcli.io.video import stop_log_capture
 
-
-def _quiet_ffmpeg_log() -> None:
-    """Hand FFmpeg's log back to no callback before the decoders are freed.
-
-    The decoders' error log is captured through PyAV's Python callback, which takes the GIL
-    for every message; a frame-threaded decoder freed by the garbage collector (at exit, with
-    the GIL held) waits for worker threads that wait for the GIL to log: the process would
-    hang at exit. Without the callback they log nowhere and exit at once.
-    """
-    if "av.logging" in sys.modules:
-        import av.logging
-
-        av.logging.set_level(None)
+        stop_log_capture()  # before the decoders are freed: no hang at exit
 
 
 class VideoCommand:

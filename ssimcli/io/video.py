@@ -385,6 +385,15 @@ def _tag_seconds(text: str | None) -> float | None:
         return None
 
 
+def stop_log_capture() -> None:
+    """Hand FFmpeg's log back to no callback, before the decoders are freed (`_ErrorLog` says
+    why: a freed frame-threaded decoder would otherwise wait for the GIL held by its caller)."""
+    import sys
+
+    if "av.logging" in sys.modules:
+        _ErrorLog.off()
+
+
 class _ErrorLog:
     """FFmpeg's error-level messages, captured from every thread while a PyAV source is open,
     and sorted by the logging context's name (a decoder logs under its codec's name).
@@ -423,7 +432,7 @@ class _ErrorLog:
         self._capture = av.logging.Capture(local=False)
         self._logs = self._capture.__enter__()
         if not self._hooked:
-            atexit.register(self._off)
+            atexit.register(self.off)
             self._hooked = True
 
     @staticmethod
@@ -435,14 +444,14 @@ class _ErrorLog:
             av.logging.set_level(av.logging.ERROR)
 
     @staticmethod
-    def _off() -> None:
+    def off() -> None:
         import av.logging
 
         av.logging.set_level(None)
 
     def closing(self) -> None:
         """Before a source's decoder is freed: no callback that would need the GIL."""
-        self._off()
+        self.off()
 
     def closed(self) -> None:
         self._users = max(0, self._users - 1)

@@ -1,4 +1,5 @@
-"""The batch progress bar: on stderr, only when a person is watching a terminal."""
+"""The progress bar of `batch` (pairs) and `video` (frames): on stderr, only when a person is
+watching a terminal."""
 
 from __future__ import annotations
 
@@ -18,12 +19,23 @@ class NoProgress:
     def __call__(self) -> None:
         pass
 
+    def advance(self) -> None:
+        pass
+
+    def total(self, total: int | None) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
     def print(self, line: str) -> None:
         say(line)
 
 
 class RichProgress:
-    def __init__(self, total: int) -> None:
+    """Done of total (``None``: not known yet), items per second, elapsed time and ETA."""
+
+    def __init__(self, total: int | None, unit: str = "pairs") -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -37,21 +49,35 @@ class RichProgress:
 
         self.console = rich_console(stderr=True)
         self.progress = Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("pairs"),
+            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
             rate_column(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=self.console,
         )
-        self.task = self.progress.add_task("batch", total=total)
+        self.task = self.progress.add_task(unit, total=total)
+        self.running = False
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
+        self.running = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
+        self.stop()
 
     def __call__(self) -> None:
         self.progress.advance(self.task)
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def total(self, total: int | None) -> None:
+        self.progress.update(self.task, total=total)
+
+    def stop(self) -> None:
+        """Take the bar off the screen (before a closing message); entering again is not needed."""
+        if self.running:
+            self.progress.stop()
+            self.running = False
 
     def print(self, line: str) -> None:
         self.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
@@ -70,10 +96,10 @@ def rate_column() -> Any:
     return RateColumn()
 
 
-def progress_bar(enabled: bool, total: int) -> NoProgress | RichProgress:
+def progress_bar(enabled: bool, total: int | None, unit: str = "pairs") -> NoProgress | RichProgress:
     # A bar is for a person watching; in a pipe or a log file it would only be noise.
-    if enabled and total > 0 and sys.stderr.isatty():
-        return RichProgress(total)
+    if enabled and (total is None or total > 0) and sys.stderr.isatty():
+        return RichProgress(total, unit)
     return NoProgress()
 
 

@@ -184,9 +184,10 @@ class VideoCommand:
     def _score(self, run: Any) -> str | None:
         """Score every pair; returns ``"interrupted"``, ``"error"`` or None."""
         from ssimcli.cli.common import error
+        from ssimcli.cli.progress import progress_bar
         from ssimcli.errors import SsimCliError
 
-        with _progress(run.expected_pairs()) as progress:
+        with progress_bar(True, run.expected_pairs(), unit="frames") as progress:
             try:
                 for result in run.frames():
                     if run.sync is not None and not self.scored:
@@ -353,79 +354,3 @@ def _sync_line(sync: dict[str, Any]) -> str:
     skipped = f"skipping {abs(offset)} leading frames of the {which}" if offset else \
         "no leading frames skipped"
     return f"sync: chose offset {offset} within +-{sync['window']} ({skipped})"
-
-
-class _Bar:
-    """Frames done, frames per second and the time left, on stderr for a person watching."""
-
-    def __init__(self, total: int | None) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        from ssimcli.cli.progress import rate_column
-        from ssimcli.reports.terminal import rich_console
-
-        self.console = rich_console(stderr=True)
-        self.progress = Progress(
-            TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-            rate_column(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console, transient=False)
-        self.task = self.progress.add_task("video", total=total)
-        self.running = False
-
-    def __enter__(self) -> _Bar:
-        self.progress.start()
-        self.running = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self.running:
-            self.progress.stop()
-            self.running = False
-
-    def advance(self) -> None:
-        self.progress.advance(self.task)
-
-    def total(self, total: int | None) -> None:
-        self.progress.update(self.task, total=total)
-
-    def print(self, line: str) -> None:
-        from ssimcli.console import printable
-
-        self.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def advance(self) -> None:
-        pass
-
-    def total(self, total: int | None) -> None:
-        pass
-
-    def print(self, line: str) -> None:
-        from ssimcli.console import say
-
-        say(line)
-
-
-def _progress(total: int | None) -> _Bar | _NoBar:
-    # A bar is for a person watching; in a pipe or a log file it would only be noise.
-    return _Bar(total) if sys.stderr.isatty() else _NoBar()

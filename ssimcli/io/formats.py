@@ -33,6 +33,8 @@ def to_json(payload: Any) -> str:
 
 def _finite(value: Any) -> Any:
     """Strict JSON: an infinite PSNR (identical images) becomes the string "inf", NaN null."""
+    if isinstance(value, np.generic):  # NumPy scalars too (a float32 inf is no Python float)
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):

@@ -98,23 +98,10 @@ def video_json(summary: dict[str, Any], frames: list[dict[str, Any]]) -> str:
 
 
 def json_line(record: dict[str, Any]) -> str:
-    """One JSONL line (strict JSON: ``inf`` as a string, NaN as null)."""
-    import json
+    """One JSONL line (strict JSON: ``inf`` as a string, NaN as null), as batch writes them."""
+    from ssimcli.io.sinks import json_line as row_line
 
-    return json.dumps(_strict(record), allow_nan=False) + "\n"
-
-
-def _strict(value: Any) -> Any:
-    """As `ssimcli.io.formats.to_json`: an infinite value is the string "inf", NaN null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return row_line(record) + "\n"
 
 
 def frame_line(frame: dict[str, Any]) -> str:

@@ -93,49 +93,33 @@ static double end_row8(const int32_t *s0, const int32_t *s1, int bw, int n, floa
 
 /* ---- 9- to 16-bit --------------------------------------------------------------------- */
 
-/* Up to 12 bits, the 4-row column sums and the block sums fit 32 bits (16 * 2 * 4095^2 < 2^31):
- * 32-bit arithmetic, then widened; above, 64-bit throughout. The integers are the same. */
-static void blocks12(const uint16_t *a, Py_ssize_t sa, const uint16_t *b, Py_ssize_t sb, int bw,
-                     int64_t *col, int64_t *out)
-{
-    const int w = bw * 4;
-    uint32_t *c = (uint32_t *)col, *c1 = c, *c2 = c + w, *css = c + 2 * w, *c12 = c + 3 * w;
-    for (int x = 0; x < w; x++) {
-        uint32_t a0 = a[x], a1 = a[x + sa], a2 = a[x + 2 * sa], a3 = a[x + 3 * sa];
-        uint32_t b0 = b[x], b1 = b[x + sb], b2 = b[x + 2 * sb], b3 = b[x + 3 * sb];
-        c1[x] = a0 + a1 + a2 + a3;
-        c2[x] = b0 + b1 + b2 + b3;
-        css[x] = a0 * a0 + a1 * a1 + a2 * a2 + a3 * a3 + b0 * b0 + b1 * b1 + b2 * b2 + b3 * b3;
-        c12[x] = a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3;
+/* Block sums of one row of 4x4 blocks at 9-16 bits, accumulated in ACC. Up to 12 bits the 4-row
+ * column sums and the block sums fit 32 bits (16 * 2 * 4095^2 < 2^31): 32-bit arithmetic, then
+ * widened; above, 64-bit throughout. The integers are the same. */
+#define DEFINE_BLOCKS(NAME, ACC)                                                                   \
+    static void NAME(const uint16_t *a, Py_ssize_t sa, const uint16_t *b, Py_ssize_t sb, int bw, \
+                     int64_t *col, int64_t *out)                                                 \
+    {                                                                                            \
+        const int w = bw * 4;                                                                    \
+        ACC *c = (ACC *)col, *c1 = c, *c2 = c + w, *css = c + 2 * w, *c12 = c + 3 * w;          \
+        for (int x = 0; x < w; x++) {                                                            \
+            ACC a0 = a[x], a1 = a[x + sa], a2 = a[x + 2 * sa], a3 = a[x + 3 * sa];               \
+            ACC b0 = b[x], b1 = b[x + sb], b2 = b[x + 2 * sb], b3 = b[x + 3 * sb];               \
+            c1[x] = a0 + a1 + a2 + a3;                                                           \
+            c2[x] = b0 + b1 + b2 + b3;                                                           \
+            css[x] = a0 * a0 + a1 * a1 + a2 * a2 + a3 * a3 + b0 * b0 + b1 * b1 + b2 * b2 + b3 * b3; \
+            c12[x] = a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3;                                      \
+        }                                                                                        \
+        for (int k = 0; k < 4; k++) {                                                            \
+            const ACC *ck = c + k * w;                                                           \
+            int64_t *o = out + k * bw;                                                           \
+            for (int z = 0; z < bw; z++)                                                         \
+                o[z] = (int64_t)(ck[4 * z] + ck[4 * z + 1] + ck[4 * z + 2] + ck[4 * z + 3]);     \
+        }                                                                                        \
     }
-    for (int k = 0; k < 4; k++) {
-        const uint32_t *ck = c + k * w;
-        int64_t *o = out + k * bw;
-        for (int z = 0; z < bw; z++)
-            o[z] = (int64_t)(ck[4 * z] + ck[4 * z + 1] + ck[4 * z + 2] + ck[4 * z + 3]);
-    }
-}
 
-static void blocks16(const uint16_t *a, Py_ssize_t sa, const uint16_t *b, Py_ssize_t sb, int bw,
-                     int64_t *col, int64_t *out)
-{
-    const int w = bw * 4;
-    int64_t *c1 = col, *c2 = col + w, *css = col + 2 * w, *c12 = col + 3 * w;
-    for (int x = 0; x < w; x++) {
-        int64_t a0 = a[x], a1 = a[x + sa], a2 = a[x + 2 * sa], a3 = a[x + 3 * sa];
-        int64_t b0 = b[x], b1 = b[x + sb], b2 = b[x + 2 * sb], b3 = b[x + 3 * sb];
-        c1[x] = a0 + a1 + a2 + a3;
-        c2[x] = b0 + b1 + b2 + b3;
-        css[x] = a0 * a0 + a1 * a1 + a2 * a2 + a3 * a3 + b0 * b0 + b1 * b1 + b2 * b2 + b3 * b3;
-        c12[x] = a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3;
-    }
-    for (int k = 0; k < 4; k++) {
-        const int64_t *c = col + k * w;
-        int64_t *o = out + k * bw;
-        for (int z = 0; z < bw; z++)
-            o[z] = c[4 * z] + c[4 * z + 1] + c[4 * z + 2] + c[4 * z + 3];
-    }
-}
+DEFINE_BLOCKS(blocks12, uint32_t)
+DEFINE_BLOCKS(blocks16, int64_t)
 
 static double end_row16(const int64_t *s0, const int64_t *s1, int bw, int n, int64_t c1, int64_t c2,
                         float *v)

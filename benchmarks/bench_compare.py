@@ -50,7 +50,7 @@ with ThreadPoolExecutor(2) as pool:
 assert a is not None and b is not None
 """
 FLOOR = _DECODE_BOTH.format(imports="import imagecodecs", decoder="imagecodecs.png_decode")
-FLOOR_OWN = _DECODE_BOTH.format(imports="from ssimcli import pngread", decoder="pngread.decode")
+FLOOR_OWN = _DECODE_BOTH.format(imports="from ssimcli.io import png as pngread", decoder="pngread.decode")
 SKIMAGE = FLOOR + """\
 import numpy as np
 from skimage.metrics import structural_similarity

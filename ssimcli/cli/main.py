@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ssimcli.cli.common import EXIT_CODES_HELP, OneLineGroup
+from ssimcli.cli.usage import EXIT_CODES_HELP, OneLineGroup
 
 COMMANDS = {
     "compare": ("ssimcli.cli.compare", "compare", "Compare two images: SSIM, CS, L1, mix."),

@@ -9,6 +9,11 @@ class ParameterError(ValueError):
     """A parameter value the engine cannot use (window, sigma, K1/K2, alpha, preset, device...)."""
 
 
+class ValuesOutOfRange(ValueError):
+    """Values so far outside the data range that not even float64 keeps SSIM's variances (is the
+    data range right?); a `PairError` naming the files on the command line."""
+
+
 class ImageTooSmallError(ValueError):
     """Images too small for what was asked (MS-SSIM's five scales); a plain `ValueError` to library
     users, a `PairError` naming the files on the command line."""

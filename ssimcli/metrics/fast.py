@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ValuesOutOfRange
 from .params import MetricParams, Window
 
 _NATIVE_KERNEL: Any
@@ -858,10 +859,6 @@ _EXACT_IN_FLOAT32 = {np.dtype(t) for t in (np.float32, np.float16, np.uint8, np.
 def lossy_in_float32(x: Any, y: Any, divisor: float) -> bool:
     """Whether converting ``x / divisor`` and ``y / divisor`` to float32 may round them."""
     return divisor != 1.0 or not {np.dtype(x.dtype), np.dtype(y.dtype)} <= _EXACT_IN_FLOAT32
-
-
-class ValuesOutOfRange(ValueError):
-    """Values so far outside the data range that not even float64 keeps SSIM's variances."""
 
 
 def _needs_float64(peak: float, plan: _Plan, levels: Sequence[np.ndarray],

@@ -14,6 +14,7 @@ from ssimcli.errors import ImageTooSmallError, PairError, UsageError
 from ssimcli.io.decode import LoadedImage, load_image
 from ssimcli.metrics import MetricResult, compute, resolve_backend
 from ssimcli.metrics.backend import Backend
+from ssimcli.metrics.errors import ValuesOutOfRange
 from ssimcli.options import CompareOptions
 from ssimcli.pipeline.prepare import prepare_images
 
@@ -174,7 +175,7 @@ def compare_loaded(
             divisor=pair.divisor, threads=threads if backend.name == "cpu" else None,
             map_sink=sink, local_window=local_window,
         )
-    except ImageTooSmallError as exc:
+    except (ImageTooSmallError, ValuesOutOfRange) as exc:
         raise PairError(reference.path, candidate.path, str(exc)) from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -129,6 +129,38 @@ def video(reference: str, distorted: str, **kwargs: Any) -> None:
         stop_log_capture()  # before the decoders are freed: no hang at exit
 
 
+class _CtrlC:
+    """Ctrl-C takes effect between frames: a frame scored is a frame written to every output,
+    and the summary counts exactly those. A second Ctrl-C (a stuck decoder) stops at once."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _press(self, _signum: int, _frame: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
 class VideoCommand:
     """One run: options in, outputs written, the exit code out."""
 
@@ -187,9 +219,10 @@ class VideoCommand:
         from ssimcli.cli.progress import progress_bar
         from ssimcli.errors import SsimCliError
 
-        with progress_bar(True, run.expected_pairs(), unit="frames") as progress:
+        frames = run.frames()
+        with progress_bar(True, run.expected_pairs(), unit="frames") as progress, _CtrlC() as ctrl_c:
             try:
-                for result in run.frames():
+                for result in frames:
                     if run.sync is not None and not self.scored:
                         progress.print(_sync_line(run.sync))
                         progress.total(run.expected_pairs())
@@ -199,7 +232,10 @@ class VideoCommand:
                     self.scored += 1
                     self._stream(frame)
                     progress.advance()
+                    ctrl_c.check()  # here, between frames: no frame half written or unwritten
+                ctrl_c.check()
             except KeyboardInterrupt:
+                frames.close()  # the decoders and the scoring threads stop before the outputs are written
                 run.interrupted = True
                 progress.stop()
                 error(f"interrupted after {self.scored} frames; writing what was scored")

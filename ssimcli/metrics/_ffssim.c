@@ -69,22 +69,28 @@ static void blocks8(const uint8_t *a, Py_ssize_t sa, const uint8_t *b, Py_ssize_
     }
 }
 
+/* ssim_end1's per-window SSIM of the window i (two adjacent 4x4 block sums of two rows of
+ * blocks, s0 and s1), for all n windows of a row, in the integer type T of the bit depth and
+ * float as ffmpeg computes it; c1 and c2 are its constants. */
+#define WINDOW_SSIM_ROW(T)                                                                       \
+    const T *a1 = s0, *a2 = s0 + bw, *ass = s0 + 2 * bw, *a12 = s0 + 3 * bw;                    \
+    const T *b1 = s1, *b2 = s1 + bw, *bss = s1 + 2 * bw, *b12 = s1 + 3 * bw;                    \
+    for (int i = 0; i < n; i++) {                                                                \
+        T fs1 = a1[i] + a1[i + 1] + b1[i] + b1[i + 1];                                           \
+        T fs2 = a2[i] + a2[i + 1] + b2[i] + b2[i + 1];                                           \
+        T fss = ass[i] + ass[i + 1] + bss[i] + bss[i + 1];                                       \
+        T fs12 = a12[i] + a12[i + 1] + b12[i] + b12[i + 1];                                      \
+        T vars = fss * 64 - fs1 * fs1 - fs2 * fs2;                                               \
+        T covar = fs12 * 64 - fs1 * fs2;                                                         \
+        v[i] = (float)(2 * fs1 * fs2 + c1) * (float)(2 * covar + c2)                             \
+             / ((float)(fs1 * fs1 + fs2 * fs2 + c1) * (float)(vars + c2));                       \
+    }
+
 static double end_row8(const int32_t *s0, const int32_t *s1, int bw, int n, float *v)
 {
     /* ssim_end1 with ssim_c1 = 416, ssim_c2 = 235963 (max 255). */
     const int c1 = 416, c2 = 235963;
-    const int32_t *a1 = s0, *a2 = s0 + bw, *ass = s0 + 2 * bw, *a12 = s0 + 3 * bw;
-    const int32_t *b1 = s1, *b2 = s1 + bw, *bss = s1 + 2 * bw, *b12 = s1 + 3 * bw;
-    for (int i = 0; i < n; i++) {
-        int fs1 = a1[i] + a1[i + 1] + b1[i] + b1[i + 1];
-        int fs2 = a2[i] + a2[i + 1] + b2[i] + b2[i + 1];
-        int fss = ass[i] + ass[i + 1] + bss[i] + bss[i + 1];
-        int fs12 = a12[i] + a12[i + 1] + b12[i] + b12[i + 1];
-        int vars = fss * 64 - fs1 * fs1 - fs2 * fs2;
-        int covar = fs12 * 64 - fs1 * fs2;
-        v[i] = (float)(2 * fs1 * fs2 + c1) * (float)(2 * covar + c2)
-             / ((float)(fs1 * fs1 + fs2 * fs2 + c1) * (float)(vars + c2));
-    }
+    WINDOW_SSIM_ROW(int32_t)
     double row = 0.0;
     for (int i = 0; i < n; i++)
         row += v[i];
@@ -124,18 +130,7 @@ DEFINE_BLOCKS(blocks16, int64_t)
 static double end_row16(const int64_t *s0, const int64_t *s1, int bw, int n, int64_t c1, int64_t c2,
                         float *v)
 {
-    const int64_t *a1 = s0, *a2 = s0 + bw, *ass = s0 + 2 * bw, *a12 = s0 + 3 * bw;
-    const int64_t *b1 = s1, *b2 = s1 + bw, *bss = s1 + 2 * bw, *b12 = s1 + 3 * bw;
-    for (int i = 0; i < n; i++) {
-        int64_t fs1 = a1[i] + a1[i + 1] + b1[i] + b1[i + 1];
-        int64_t fs2 = a2[i] + a2[i + 1] + b2[i] + b2[i + 1];
-        int64_t fss = ass[i] + ass[i + 1] + bss[i] + bss[i + 1];
-        int64_t fs12 = a12[i] + a12[i + 1] + b12[i] + b12[i + 1];
-        int64_t vars = fss * 64 - fs1 * fs1 - fs2 * fs2;
-        int64_t covar = fs12 * 64 - fs1 * fs2;
-        v[i] = (float)(2 * fs1 * fs2 + c1) * (float)(2 * covar + c2)
-             / ((float)(fs1 * fs1 + fs2 * fs2 + c1) * (float)(vars + c2));
-    }
+    WINDOW_SSIM_ROW(int64_t)
     float row = 0.0f; /* ssim_endn_16bit sums in float */
     for (int i = 0; i < n; i++)
         row += v[i];

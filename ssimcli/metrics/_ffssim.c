@@ -41,6 +41,18 @@ static int get_plane(PyObject *obj, Plane *p, const char *name)
     return 0;
 }
 
+/* Both planes of a pair, or neither (an error set). */
+static int get_pair(PyObject *reference, PyObject *distorted, Plane *a, Plane *b)
+{
+    if (get_plane(reference, a, "reference") < 0)
+        return -1;
+    if (get_plane(distorted, b, "distorted") < 0) {
+        PyBuffer_Release(&a->view);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- 8-bit ---------------------------------------------------------------------------- */
 
 /* Block sums of one row of 4x4 blocks: s1, s2, ss (a*a + b*b), s12, each bw long. */
@@ -147,12 +159,8 @@ static PyObject *row_sums(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "OOOLp", &ro, &dobj, &oobj, &maxv, &drop_last))
         return NULL;
-    if (get_plane(ro, &a, "reference") < 0)
+    if (get_pair(ro, dobj, &a, &b) < 0)
         return NULL;
-    if (get_plane(dobj, &b, "distorted") < 0) {
-        PyBuffer_Release(&a.view);
-        return NULL;
-    }
     if (PyObject_GetBuffer(oobj, &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
         PyBuffer_Release(&a.view);
         PyBuffer_Release(&b.view);
@@ -219,12 +227,8 @@ static PyObject *sse(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "OO", &ro, &dobj))
         return NULL;
-    if (get_plane(ro, &a, "reference") < 0)
+    if (get_pair(ro, dobj, &a, &b) < 0)
         return NULL;
-    if (get_plane(dobj, &b, "distorted") < 0) {
-        PyBuffer_Release(&a.view);
-        return NULL;
-    }
     if (a.width != b.width || a.height != b.height || a.itemsize != b.itemsize) {
         PyErr_SetString(PyExc_ValueError, "sse: planes of one shape and type");
         PyBuffer_Release(&a.view);

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLES, _cli_command
+from conftest import SAMPLES, _cli_command, mounted_tmpfs
 
 from ssimcli.console import printable
 from ssimcli.errors import ExitCode, SettingError
@@ -75,18 +75,8 @@ def test_a_replaced_output_keeps_its_mode(run_cli, tmp_path: Path) -> None:
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     """A 64 KiB tmpfs: real ENOSPC (needs root and mount; skipped otherwise)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 def test_a_failed_write_leaves_no_temporary_file_and_says_one_line(run_cli, tiny_disk: Path,

@@ -21,7 +21,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from conftest import photo_like
+from conftest import mounted_tmpfs, photo_like
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 HANG = 60  # a guard against a hang, never a benchmark
@@ -185,18 +185,8 @@ def test_a_review_page_to_a_fifo_inlines_its_pictures(trees, tmp_path):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 200 KiB tmpfs mounted for the test (root only)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if not IS_ROOT:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "200k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 def _noisy_trees(tmp_path: Path, count: int = 4, side: int = 160) -> tuple[Path, Path]:

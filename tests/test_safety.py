@@ -28,7 +28,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from conftest import _cli_command, photo_like
+from conftest import _cli_command, mounted_tmpfs, photo_like
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="device nodes and tmpfs mounts need root")
@@ -789,32 +789,22 @@ def test_no_worker_outlives_the_batch(tmp_path, how):
 @pytest.fixture
 def full_disk(tmp_path):
     """A 1 MiB tmpfs, mounted for the test (root only), with ``free`` bytes left on it."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if not IS_ROOT:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    with mounted_tmpfs(tmp_path / "small", "1m") as mount:
 
-    def fill(free: int) -> None:
-        filler = mount / "filler"
-        descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        try:
-            while os.write(descriptor, b"\0" * 4096):
+        def fill(free: int) -> None:
+            filler = mount / "filler"
+            descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                while os.write(descriptor, b"\0" * 4096):
+                    pass
+            except OSError:  # ENOSPC: the disk is full
                 pass
-        except OSError:  # ENOSPC: the disk is full
-            pass
-        finally:
-            os.close(descriptor)
-        size = filler.stat().st_size
-        os.truncate(filler, max(0, size - free))
+            finally:
+                os.close(descriptor)
+            size = filler.stat().st_size
+            os.truncate(filler, max(0, size - free))
 
-    try:
         yield mount, fill
-    finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 def _temps(folder: Path) -> list[Path]:

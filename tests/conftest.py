@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pytest
 
@@ -110,3 +111,12 @@ def mounted_tmpfs(where: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def save_png(path: Path, pixels: np.ndarray) -> Path:
+    """8-bit PNG of a float image in [0, 1] (or an integer array as it is)."""
+    if pixels.dtype.kind == "f":
+        pixels = np.round(pixels * 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(imagecodecs.png_encode(pixels))
+    return path

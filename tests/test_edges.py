@@ -21,18 +21,10 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from conftest import mounted_tmpfs, photo_like
+from conftest import mounted_tmpfs, photo_like, save_png
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 HANG = 60  # a guard against a hang, never a benchmark
-
-
-def save_png(path: Path, pixels: np.ndarray) -> Path:
-    if pixels.dtype.kind == "f":
-        pixels = np.round(pixels * 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(imagecodecs.png_encode(pixels))
-    return path
 
 
 def one_error_line(stderr: str, *names: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 import pytest
-from conftest import _cli_command, mounted_tmpfs, photo_like
+from conftest import _cli_command, mounted_tmpfs, photo_like, save_png
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="device nodes and tmpfs mounts need root")
@@ -37,15 +37,6 @@ HANG = 60
 
 
 # --- files ---------------------------------------------------------------------------------
-
-def save_png(path: Path, pixels: np.ndarray) -> Path:
-    """8-bit PNG of a float image in [0, 1] (or an integer array as it is)."""
-    if pixels.dtype.kind == "f":
-        pixels = np.round(pixels * 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(imagecodecs.png_encode(pixels))
-    return path
-
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return (struct.pack(">I", len(data)) + kind + data
